@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Idempotent: installs the Debian packages shunt builds, tests and benchmarks
+# with, then makes sure bpffs is mounted. Shared by demo.sh, test.sh and .ci/run.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config git
+  clang llvm libclang-rt-14-dev bpftool
+  libbpf-dev libelf-dev zlib1g-dev libuv1-dev libjansson-dev node-llhttp
+  iproute2 iptables nftables procps psmisc util-linux curl
+  haproxy nginx-light wrk sockperf iperf3 gnuplot-nox
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: must run as root (installs packages, mounts bpffs)" >&2
+  exit 2
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Debian starts services on install where an init system runs; our benchmarks
+# start their own instances on private ports, so stop the packaged ones.
+for svc in nginx haproxy; do
+  pkill -x "$svc" 2>/dev/null || true
+done
+
+if ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf
+fi
