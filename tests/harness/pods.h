@@ -28,7 +28,7 @@
 #include <sys/types.h>
 
 #define SHUNT_POD_NAME_MAX 32
-#define SHUNT_PATH_MAX 512
+#define SHUNT_PATH_MAX	   512
 
 struct shunt_pod {
 	char name[SHUNT_POD_NAME_MAX];

@@ -27,7 +27,7 @@ struct echo_args {
 struct client_args {
 	const char *dst_ip;
 	const char *expect_src_ip; /* what the server must report as our address */
-	int expect_errno;          /* 0: expect success; else expect connect() to fail so */
+	int expect_errno;	   /* 0: expect success; else expect connect() to fail so */
 };
 
 static int make_addr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len)
@@ -65,7 +65,8 @@ static int echo_server(void *arg)
 	lfd = socket(fam, SOCK_STREAM, 0);
 	CHECK(lfd >= 0, "socket: %s", strerror(errno));
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	CHECK(bind(lfd, (struct sockaddr *)&ss, len) == 0, "bind %s: %s", a->bind_ip, strerror(errno));
+	CHECK(bind(lfd, (struct sockaddr *)&ss, len) == 0, "bind %s: %s", a->bind_ip,
+	      strerror(errno));
 	CHECK(listen(lfd, 8) == 0, "listen: %s", strerror(errno));
 	CHECK(write(a->ready_fd, "r", 1) == 1, "ready write");
 	cfd = accept(lfd, (struct sockaddr *)&peer, &plen);
@@ -176,7 +177,8 @@ int main(void)
 	shunt_test_require_pods();
 	CHECK(shunt_pod_lookup("a", &a) == 0 && shunt_pod_lookup("b", &b) == 0 &&
 		      shunt_pod_lookup("c", &c) == 0,
-	      "run me as: with-pods.sh --nodes 2 --pod 1:a --pod 1:b --pod 2:c -- %s", "pods_selftest");
+	      "run me as: with-pods.sh --nodes 2 --pod 1:a --pod 1:b --pod 2:c -- %s",
+	      "pods_selftest");
 	CHECK(a.node == 1 && b.node == 1 && c.node == 2, "unexpected node placement");
 
 	CHECK(stat("/proc/self/ns/net", &st) == 0, "stat our netns");

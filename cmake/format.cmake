@@ -1,0 +1,17 @@
+# cmake -DCLANG_FORMAT=... -DMODE=fix|check -P cmake/format.cmake (run from the source root)
+file(GLOB_RECURSE files RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}
+  bpf/*.c bpf/*.h sockmap/*.c sockmap/*.h config/*.c config/*.h
+  proxy/*.c proxy/*.h bench/*.c bench/*.h tests/*.c tests/*.h)
+if(NOT files)
+  message(FATAL_ERROR "format: no sources found (run from the source root)")
+endif()
+if(MODE STREQUAL "fix")
+  execute_process(COMMAND ${CLANG_FORMAT} -i ${files} RESULT_VARIABLE rc)
+else()
+  execute_process(COMMAND ${CLANG_FORMAT} --dry-run -Werror ${files} RESULT_VARIABLE rc)
+endif()
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "format: clang-format ${MODE} failed; run: cmake --build build --target format")
+endif()
+list(LENGTH files n)
+message(STATUS "format ${MODE}: ${n} files clean")
