@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Types and limits shared by the BPF programs (sockops.bpf.c, sk_msg.bpf.c)
+ * and userspace (sockmap/: shuntd, shuntctl, tests).
+ *
+ * Data flow: shuntd fills shunt_config / shunt_cidrs / shunt_ports; sockops
+ * inserts eligible established sockets into shunt_sockhash and records them
+ * in shunt_conns and shunt_sk_keys; sk_msg redirects to the mirrored key.
+ *
+ * Included from BPF after vmlinux.h, and from userspace after nothing: it
+ * pulls <linux/types.h> itself there.
+ */
+#ifndef SHUNT_BPF_H
+#define SHUNT_BPF_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Layout version of everything pinned: objects live in <pin-dir>/v1/. */
+#define SHUNT_PIN_VERSION "v1"
+
+#ifndef SHUNT_MAX_SOCKS
+#define SHUNT_MAX_SOCKS 65536 /* sockets in the sockhash (2 per local connection) */
+#endif
+#ifndef SHUNT_MAX_CIDRS
+#define SHUNT_MAX_CIDRS 1024 /* entries per CIDR trie */
+#endif
+#ifndef SHUNT_MAX_PORTS
+#define SHUNT_MAX_PORTS 1024 /* excluded ports */
+#endif
+
+/* Address families as the kernel numbers them (no magic numbers below). */
+#define SHUNT_AF_INET  2
+#define SHUNT_AF_INET6 10
+
+/*
+ * Sockhash key: one TCP socket, seen from its own side. The peer's key is the
+ * same with local and remote swapped. IPv4 (and IPv4-mapped IPv6) addresses
+ * are stored in addr[0] with family SHUNT_AF_INET, so a dual-stack listener
+ * pairs with an IPv4 client. netns is the network-namespace cookie for
+ * loopback addresses only (127/8, ::1): two pods' 127.0.0.1 tuples differ,
+ * while pod-to-pod connections (ends in different namespaces, addresses
+ * unique on the node) still pair. Ports in host order. No implicit padding.
+ */
+struct shunt_sock_key {
+	__u64 netns;
+	__u32 local_ip[4];
+	__u32 remote_ip[4];
+	__u16 family;
+	__u16 local_port;
+	__u16 remote_port;
+	__u16 pad;
+};
+
+/* Per-socket keys, kept in socket local storage by sockops for sk_msg. */
+struct shunt_sk_keys {
+	struct shunt_sock_key self;
+	struct shunt_sock_key peer;
+};
+
+/* Connection states (shunt_conn.state). Moves only away from REDIRECT (and
+ * from there only to EVICTED_BUSY/EVICTED). */
+enum shunt_conn_state {
+	SHUNT_CONN_REDIRECT = 0,     /* messages go to the peer's ingress queue */
+	SHUNT_CONN_PASS_NOPEER = 1,  /* a message found no peer: plain TCP for good */
+	SHUNT_CONN_PASS_SMALL = 2,   /* small-write stream detected: plain TCP for good */
+	SHUNT_CONN_PASS_DRAIN = 3,   /* shuntd stopping/replaced: plain TCP for good */
+	SHUNT_CONN_PASS_MODE = 4,    /* --small-writes pass: tracked, never redirected */
+	SHUNT_CONN_PASS_PEER = 5,    /* the peer went to plain TCP: follow it for good */
+	SHUNT_CONN_EVICTED = 6,	     /* left the sockhash (plain TCP socket again) */
+	SHUNT_CONN_EVICTED_BUSY = 7, /* left it while a redirect of its own may be in
+				      * flight; EVICTED once its psock is gone */
+};
+
+/* Per-connection record (shunt_conns, keyed by the socket's own key). */
+struct shunt_conn {
+	__u64 cookie;	 /* socket cookie */
+	__u64 start_ns;	 /* bpf_ktime_get_ns() at ESTABLISHED */
+	__u64 msgs;	 /* messages redirected */
+	__u64 bytes;	 /* bytes redirected */
+	__u64 pass_msgs; /* messages passed to TCP */
+	__u64 run_bytes; /* bytes of the current one-way run */
+	__u32 run_msgs;	 /* sends since the peer last sent */
+	__u32 state;	 /* enum shunt_conn_state */
+	__u32 active;	 /* 1 = connect() side, 0 = accept() side */
+	__u32 pad;
+};
+
+/* Counters (shunt_counters, per-CPU array index). */
+enum shunt_counter {
+	SHUNT_CNT_SOCK_TRACKED = 0, /* sockets inserted into the sockhash */
+	SHUNT_CNT_SOCK_CLOSED,	    /* tracked sockets closed */
+	SHUNT_CNT_SOCK_SKIPPED,	    /* established sockets not eligible */
+	SHUNT_CNT_SOCK_ERRORS,	    /* insert/storage failures */
+	SHUNT_CNT_MSG_REDIRECTED,   /* messages redirected */
+	SHUNT_CNT_BYTES_REDIRECTED, /* bytes redirected */
+	SHUNT_CNT_MSG_PASSED,	    /* messages of tracked sockets sent via TCP */
+	SHUNT_CNT_BYTES_PASSED,	    /* bytes of tracked sockets sent via TCP */
+	SHUNT_CNT_FALLBACK_NO_PEER, /* connections switched to TCP: no peer */
+	SHUNT_CNT_FALLBACK_SMALL,   /* connections switched to TCP: small writes */
+	SHUNT_CNT_FALLBACK_DRAIN,   /* connections switched to TCP: shuntd stop */
+	SHUNT_CNT_MSG_UNTRACKED,    /* messages on sockets without keys */
+	SHUNT_CNT_SOCK_EVICTED,	    /* sockets that left the sockhash: plain TCP for good */
+	SHUNT_CNT_FALLBACK_PEER,    /* connections switched to TCP: the peer did */
+	SHUNT_CNT__MAX,
+};
+
+/* Global mode (shunt_config.mode). */
+enum shunt_mode {
+	SHUNT_MODE_ON = 0,    /* insert and redirect */
+	SHUNT_MODE_DRAIN = 1, /* insert nothing, every connection falls back to TCP */
+};
+
+/* --small-writes policy (shunt_config.small_writes). */
+enum shunt_small_writes {
+	SHUNT_SMALL_ADAPTIVE = 0, /* one-way fallback of small-write streams */
+	SHUNT_SMALL_REDIRECT = 1, /* always redirect */
+	SHUNT_SMALL_PASS = 2,	  /* track but never redirect (hook cost baseline) */
+};
+
+/* shunt_config.flags */
+#define SHUNT_CFG_HAS_INCLUDE (1u << 0) /* shunt_cidrs has include entries */
+
+/* Defaults of the adaptive small-write policy. */
+#define SHUNT_SMALL_MIN_RUN_DEFAULT 64	  /* sends without a reply before judging */
+#define SHUNT_SMALL_MAX_AVG_DEFAULT 12288 /* average bytes per send below = small */
+
+/* Single entry of shunt_config (array map, key 0), written by shuntd. */
+struct shunt_dp_config {
+	__u32 mode;	    /* enum shunt_mode */
+	__u32 small_writes; /* enum shunt_small_writes */
+	__u32 flags;	    /* SHUNT_CFG_* */
+	__u32 small_min_run;
+	__u32 small_max_avg;
+	__u32 pad;
+};
+
+/* CIDR trie key: addresses as IPv6, IPv4 as ::ffff:a.b.c.d (prefix + 96). */
+struct shunt_cidr_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* CIDR trie value. */
+#define SHUNT_CIDR_INCLUDE 1
+#define SHUNT_CIDR_EXCLUDE 2
+
+/* Agent record (array map "shunt_agent", key 0): created and written by shuntd
+ * (never by BPF), read by shuntctl. */
+#define SHUNT_AGENT_CGROUP_MAX 256
+struct shunt_agent_info {
+	__u32 pid;
+	__u32 small_writes;
+	__u64 started_unix;
+	__u64 cgroup_id;
+	__u32 sockops_prog_id;
+	__u32 sk_msg_prog_id;
+	__u32 sockops_link_id;
+	__u32 pad;
+	char cgroup[SHUNT_AGENT_CGROUP_MAX];
+};
+
+/* ---- pure helpers, shared by BPF and the userspace unit tests ---- */
+
+#ifndef SHUNT_INLINE
+#define SHUNT_INLINE static inline __attribute__((always_inline))
+#endif
+
+/* 127.0.0.0/8 in network byte order on either endianness. */
+SHUNT_INLINE int shunt_ip4_is_loopback(__u32 ip_be)
+{
+	return ((const __u8 *)&ip_be)[0] == 127;
+}
+
+/* Does the 16-byte address (network order words) hold ::ffff:a.b.c.d? */
+SHUNT_INLINE int shunt_ip6_is_v4mapped(const __u32 *ip6)
+{
+	const __u8 *b = (const __u8 *)&ip6[2];
+
+	return ip6[0] == 0 && ip6[1] == 0 && b[0] == 0 && b[1] == 0 && b[2] == 0xff && b[3] == 0xff;
+}
+
+SHUNT_INLINE int shunt_ip6_is_loopback(const __u32 *ip6)
+{
+	const __u8 *b = (const __u8 *)&ip6[3];
+
+	return ip6[0] == 0 && ip6[1] == 0 && ip6[2] == 0 && b[0] == 0 && b[1] == 0 && b[2] == 0 &&
+	       b[3] == 1;
+}
+
+/*
+ * Fill *k from one socket's view. family is AF_INET/AF_INET6 as the socket
+ * reports it; for AF_INET the addresses are in lip[0]/rip[0]. Ports in host
+ * order. Returns 1 when the key needs the netns cookie (loopback), else 0.
+ * The caller stores the cookie in k->netns.
+ */
+SHUNT_INLINE int shunt_key_fill(struct shunt_sock_key *k, __u32 family, const __u32 *lip,
+				const __u32 *rip, __u16 lport, __u16 rport)
+{
+	int loop;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->local_port = lport;
+	k->remote_port = rport;
+	if (family == SHUNT_AF_INET6 && !shunt_ip6_is_v4mapped(lip)) {
+		k->family = SHUNT_AF_INET6;
+		k->local_ip[0] = lip[0];
+		k->local_ip[1] = lip[1];
+		k->local_ip[2] = lip[2];
+		k->local_ip[3] = lip[3];
+		k->remote_ip[0] = rip[0];
+		k->remote_ip[1] = rip[1];
+		k->remote_ip[2] = rip[2];
+		k->remote_ip[3] = rip[3];
+		loop = shunt_ip6_is_loopback(lip) || shunt_ip6_is_loopback(rip);
+		return loop;
+	}
+	k->family = SHUNT_AF_INET;
+	if (family == SHUNT_AF_INET6) { /* v4-mapped: normalize to IPv4 */
+		k->local_ip[0] = lip[3];
+		k->remote_ip[0] = rip[3];
+	} else {
+		k->local_ip[0] = lip[0];
+		k->remote_ip[0] = rip[0];
+	}
+	return shunt_ip4_is_loopback(k->local_ip[0]) || shunt_ip4_is_loopback(k->remote_ip[0]);
+}
+
+/* The key under which the other end of the connection is stored. */
+SHUNT_INLINE void shunt_key_mirror(const struct shunt_sock_key *k, struct shunt_sock_key *m)
+{
+	m->netns = k->netns;
+	m->family = k->family;
+	m->pad = 0;
+	m->local_port = k->remote_port;
+	m->remote_port = k->local_port;
+	m->local_ip[0] = k->remote_ip[0];
+	m->local_ip[1] = k->remote_ip[1];
+	m->local_ip[2] = k->remote_ip[2];
+	m->local_ip[3] = k->remote_ip[3];
+	m->remote_ip[0] = k->local_ip[0];
+	m->remote_ip[1] = k->local_ip[1];
+	m->remote_ip[2] = k->local_ip[2];
+	m->remote_ip[3] = k->local_ip[3];
+}
+
+/* Address of a key side as a trie lookup key (/128, IPv4 mapped). */
+SHUNT_INLINE void shunt_cidr_key_from(struct shunt_cidr_key *ck, __u16 family, const __u32 *ip)
+{
+	__u32 *w = (__u32 *)ck->addr;
+
+	ck->prefixlen = 128;
+	if (family == SHUNT_AF_INET) {
+		w[0] = 0;
+		w[1] = 0;
+		ck->addr[8] = 0;
+		ck->addr[9] = 0;
+		ck->addr[10] = 0xff;
+		ck->addr[11] = 0xff;
+		w[3] = ip[0];
+	} else {
+		w[0] = ip[0];
+		w[1] = ip[1];
+		w[2] = ip[2];
+		w[3] = ip[3];
+	}
+}
+
+/*
+ * Adaptive small-write policy, one send of `size` bytes on a connection in
+ * SHUNT_CONN_REDIRECT. Returns 1 when the connection must fall back to TCP
+ * (for good). Sends are judged in windows of min_run consecutive sends;
+ * run_msgs/run_bytes are reset by the peer's sends, so request/response
+ * traffic never completes a window.
+ */
+SHUNT_INLINE int shunt_small_write_step(struct shunt_conn *c, __u32 size, __u32 min_run,
+					__u32 max_avg)
+{
+	int small;
+
+	c->run_msgs++;
+	c->run_bytes += size;
+	if (c->run_msgs < min_run)
+		return 0;
+	/* judge one window of min_run sends: average below max_avg (no division) */
+	small = c->run_bytes < (__u64)c->run_msgs * max_avg;
+	c->run_msgs = 0;
+	c->run_bytes = 0;
+	return small;
+}
+
+#endif /* SHUNT_BPF_H */

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "shunt_opts.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	const char *help;
+} counter_info[SHUNT_CNT__MAX] = {
+	[SHUNT_CNT_SOCK_TRACKED] = {"sockets_tracked", "sockets inserted into the sockhash"},
+	[SHUNT_CNT_SOCK_CLOSED] = {"sockets_closed", "tracked sockets closed"},
+	[SHUNT_CNT_SOCK_SKIPPED] = {"sockets_skipped", "established sockets not eligible"},
+	[SHUNT_CNT_SOCK_ERRORS] = {"socket_errors", "sockets that could not be tracked"},
+	[SHUNT_CNT_MSG_REDIRECTED] = {"msgs_redirected", "messages redirected to the peer"},
+	[SHUNT_CNT_BYTES_REDIRECTED] = {"bytes_redirected", "bytes redirected to the peer"},
+	[SHUNT_CNT_MSG_PASSED] = {"msgs_passed", "messages of tracked sockets sent via TCP"},
+	[SHUNT_CNT_BYTES_PASSED] = {"bytes_passed", "bytes of tracked sockets sent via TCP"},
+	[SHUNT_CNT_FALLBACK_NO_PEER] = {"fallback_no_peer",
+					"connections that fell back to TCP: no local peer"},
+	[SHUNT_CNT_FALLBACK_SMALL] = {"fallback_small_writes",
+				      "connections that fell back to TCP: small-write stream"},
+	[SHUNT_CNT_FALLBACK_DRAIN] = {"fallback_drain",
+				      "connections that fell back to TCP: shuntd stopped"},
+	[SHUNT_CNT_MSG_UNTRACKED] = {"msgs_untracked", "messages on sockets without keys"},
+	[SHUNT_CNT_SOCK_EVICTED] = {"sockets_evicted",
+				    "sockets that left the sockhash (plain TCP for good)"},
+	[SHUNT_CNT_FALLBACK_PEER] = {"fallback_peer",
+				     "connections that fell back to TCP: the peer did"},
+};
+
+void shunt_opts_init(struct shunt_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->pin_dir = SHUNT_DEFAULT_PIN_DIR;
+	o->ready_fd = -1;
+	o->small_writes = SHUNT_SMALL_ADAPTIVE;
+	o->small_min_run = SHUNT_SMALL_MIN_RUN_DEFAULT;
+	o->small_max_avg = SHUNT_SMALL_MAX_AVG_DEFAULT;
+}
+
+int shunt_parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v == 0 || v > 65535 || s[0] == '-' || s[0] == '+')
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s || s[0] == '-' || s[0] == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int shunt_parse_cidr(const char *s, struct shunt_cidr_key *k)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	uint32_t plen;
+	struct in_addr a4;
+
+	if (alen == 0 || alen >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	memset(k, 0, sizeof(*k));
+	if (inet_pton(AF_INET, addr, &a4) == 1) {
+		plen = 32;
+		if (slash && parse_u32(slash + 1, 0, 32, &plen))
+			return -EINVAL;
+		k->addr[10] = 0xff;
+		k->addr[11] = 0xff;
+		memcpy(&k->addr[12], &a4, 4);
+		k->prefixlen = 96 + plen;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, k->addr) == 1) {
+		plen = 128;
+		if (slash && parse_u32(slash + 1, 0, 128, &plen))
+			return -EINVAL;
+		k->prefixlen = plen;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int shunt_parse_small_writes(const char *s, enum shunt_small_writes *m)
+{
+	if (!strcmp(s, "adaptive"))
+		*m = SHUNT_SMALL_ADAPTIVE;
+	else if (!strcmp(s, "redirect"))
+		*m = SHUNT_SMALL_REDIRECT;
+	else if (!strcmp(s, "pass"))
+		*m = SHUNT_SMALL_PASS;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int shunt_parse_loopback_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon, *hs = s;
+	size_t hlen;
+	uint16_t port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':')
+			return -EINVAL;
+		hs = s + 1;
+		hlen = (size_t)(rb - hs);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= sizeof(host) || shunt_parse_port(colon + 1, &port))
+		return -EINVAL;
+	memcpy(host, hs, hlen);
+	host[hlen] = '\0';
+	if (s[0] != '[') {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return -EINVAL;
+		if (((const uint8_t *)&in->sin_addr)[0] != 127)
+			return -EINVAL;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		*len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -EINVAL;
+		if (!IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return -EINVAL;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+	}
+	return 0;
+}
+
+int shunt_opts_add_port(struct shunt_opts *o, uint16_t port)
+{
+	if (o->n_exclude_ports >= SHUNT_OPTS_MAX_LIST)
+		return -E2BIG;
+	o->exclude_ports[o->n_exclude_ports++] = port;
+	return 0;
+}
+
+int shunt_opts_add_cidr(struct shunt_opts *o, bool include, const struct shunt_cidr_key *k,
+			const char *text)
+{
+	struct shunt_opt_cidr *v = include ? o->include : o->exclude;
+	size_t *n = include ? &o->n_include : &o->n_exclude;
+
+	if (*n >= SHUNT_OPTS_MAX_LIST)
+		return -E2BIG;
+	v[*n].key = *k;
+	snprintf(v[*n].text, sizeof(v[*n].text), "%s", text);
+	(*n)++;
+	return 0;
+}
+
+void shunt_format_cidr(char *buf, size_t len, const struct shunt_cidr_key *k)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	char a[INET6_ADDRSTRLEN];
+
+	if (k->prefixlen >= 96 && !memcmp(k->addr, mapped, sizeof(mapped))) {
+		inet_ntop(AF_INET, &k->addr[12], a, sizeof(a));
+		snprintf(buf, len, "%s/%u", a, k->prefixlen - 96);
+	} else {
+		inet_ntop(AF_INET6, k->addr, a, sizeof(a));
+		snprintf(buf, len, "%s/%u", a, k->prefixlen);
+	}
+}
+
+static int add_cidr(struct shunt_opt_cidr *v, size_t *n, const char *s)
+{
+	if (*n >= SHUNT_OPTS_MAX_LIST || shunt_parse_cidr(s, &v[*n].key))
+		return -EINVAL;
+	snprintf(v[*n].text, sizeof(v[*n].text), "%s", s);
+	(*n)++;
+	return 0;
+}
+
+enum {
+	OPT_PIN_DIR = 256,
+	OPT_READY_FD,
+	OPT_METRICS,
+	OPT_EXCLUDE_PORT,
+	OPT_INCLUDE_CIDR,
+	OPT_EXCLUDE_CIDR,
+	OPT_SMALL_WRITES,
+	OPT_SMALL_MIN_RUN,
+	OPT_SMALL_MAX_AVG,
+	OPT_CONFIG,
+};
+
+int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+		{"cgroup", required_argument, NULL, 'c'},
+		{"pin-dir", required_argument, NULL, OPT_PIN_DIR},
+		{"ready-fd", required_argument, NULL, OPT_READY_FD},
+		{"metrics", required_argument, NULL, OPT_METRICS},
+		{"exclude-port", required_argument, NULL, OPT_EXCLUDE_PORT},
+		{"include-cidr", required_argument, NULL, OPT_INCLUDE_CIDR},
+		{"exclude-cidr", required_argument, NULL, OPT_EXCLUDE_CIDR},
+		{"small-writes", required_argument, NULL, OPT_SMALL_WRITES},
+		{"small-min-run", required_argument, NULL, OPT_SMALL_MIN_RUN},
+		{"small-max-avg", required_argument, NULL, OPT_SMALL_MAX_AVG},
+		{"config", required_argument, NULL, OPT_CONFIG},
+		{"verbose", no_argument, NULL, 'v'},
+		{NULL, 0, NULL, 0},
+	};
+	uint32_t u;
+	int c;
+
+	optind = 0; /* full re-initialisation: shuntd parses again on SIGHUP */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:v", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->cgroup = optarg;
+			break;
+		case OPT_PIN_DIR:
+			if (!optarg[0] || optarg[0] != '/')
+				goto bad;
+			o->pin_dir = optarg;
+			break;
+		case OPT_READY_FD:
+			if (parse_u32(optarg, 0, 65535, &u))
+				goto bad;
+			o->ready_fd = (int)u;
+			break;
+		case OPT_METRICS:
+			if (shunt_parse_loopback_addr(optarg, &o->metrics_addr,
+						      &o->metrics_addr_len)) {
+				snprintf(err, errlen,
+					 "invalid --metrics '%s': expected a loopback ADDR:PORT "
+					 "(127.0.0.1:9100 or [::1]:9100)",
+					 optarg);
+				return -EINVAL;
+			}
+			o->metrics = optarg;
+			break;
+		case OPT_EXCLUDE_PORT:
+			if (o->n_exclude_ports >= SHUNT_OPTS_MAX_LIST ||
+			    shunt_parse_port(optarg, &o->exclude_ports[o->n_exclude_ports]))
+				goto bad;
+			o->n_exclude_ports++;
+			break;
+		case OPT_INCLUDE_CIDR:
+			if (add_cidr(o->include, &o->n_include, optarg))
+				goto bad;
+			break;
+		case OPT_EXCLUDE_CIDR:
+			if (add_cidr(o->exclude, &o->n_exclude, optarg))
+				goto bad;
+			break;
+		case OPT_SMALL_WRITES:
+			if (shunt_parse_small_writes(optarg, &o->small_writes))
+				goto bad;
+			break;
+		case OPT_SMALL_MIN_RUN:
+			if (parse_u32(optarg, 1, 1u << 20, &o->small_min_run))
+				goto bad;
+			break;
+		case OPT_SMALL_MAX_AVG:
+			if (parse_u32(optarg, 1, 1u << 30, &o->small_max_avg))
+				goto bad;
+			break;
+		case OPT_CONFIG:
+			o->config = optarg;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case ':':
+			snprintf(err, errlen, "option %s needs an argument", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid value '%s' for %s", optarg, argv[optind - 1]);
+	return -EINVAL;
+}
+
+const char *shunt_small_writes_name(uint32_t m)
+{
+	switch (m) {
+	case SHUNT_SMALL_ADAPTIVE:
+		return "adaptive";
+	case SHUNT_SMALL_REDIRECT:
+		return "redirect";
+	case SHUNT_SMALL_PASS:
+		return "pass";
+	default:
+		return "unknown";
+	}
+}
+
+const char *shunt_conn_state_name(uint32_t s)
+{
+	switch (s) {
+	case SHUNT_CONN_REDIRECT:
+		return "redirect";
+	case SHUNT_CONN_PASS_NOPEER:
+		return "tcp:no-peer";
+	case SHUNT_CONN_PASS_SMALL:
+		return "tcp:small-writes";
+	case SHUNT_CONN_PASS_DRAIN:
+		return "tcp:drain";
+	case SHUNT_CONN_PASS_MODE:
+		return "tcp:pass-mode";
+	case SHUNT_CONN_PASS_PEER:
+		return "tcp:peer";
+	case SHUNT_CONN_EVICTED:
+	case SHUNT_CONN_EVICTED_BUSY:
+		return "tcp:evicted";
+	default:
+		return "unknown";
+	}
+}
+
+const char *shunt_counter_name(unsigned int idx)
+{
+	return idx < SHUNT_CNT__MAX ? counter_info[idx].name : NULL;
+}
+
+const char *shunt_counter_help(unsigned int idx)
+{
+	return idx < SHUNT_CNT__MAX ? counter_info[idx].help : NULL;
+}
+
+void shunt_format_endpoint(char *buf, size_t len, uint16_t family, const uint32_t *ip,
+			   uint16_t port)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (family == SHUNT_AF_INET) {
+		inet_ntop(AF_INET, ip, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, port);
+	} else {
+		inet_ntop(AF_INET6, ip, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, port);
+	}
+}
+
+void shunt_metrics_write(FILE *f, const uint64_t counters[SHUNT_CNT__MAX], size_t active_conns)
+{
+	unsigned int i;
+
+	for (i = 0; i < SHUNT_CNT__MAX; i++) {
+		fprintf(f, "# HELP shunt_%s_total %s\n", counter_info[i].name,
+			counter_info[i].help);
+		fprintf(f, "# TYPE shunt_%s_total counter\n", counter_info[i].name);
+		fprintf(f, "shunt_%s_total %" PRIu64 "\n", counter_info[i].name, counters[i]);
+	}
+	fprintf(f, "# HELP shunt_sockets_active tracked sockets currently open\n");
+	fprintf(f, "# TYPE shunt_sockets_active gauge\n");
+	fprintf(f, "shunt_sockets_active %zu\n", active_conns);
+}

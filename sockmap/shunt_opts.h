@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Pure helpers of shuntd/shuntctl: option parsing, key and counter
+ * formatting, Prometheus text. No I/O; unit-tested in tests/sockmap/.
+ */
+#ifndef SHUNT_SOCKMAP_OPTS_H
+#define SHUNT_SOCKMAP_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "shunt_bpf.h"
+
+#define SHUNT_DEFAULT_PIN_DIR "/sys/fs/bpf/shunt"
+#define SHUNT_OPTS_MAX_LIST   64
+
+struct shunt_opt_cidr {
+	struct shunt_cidr_key key; /* IPv4 as ::ffff:0:0/96 + prefix */
+	char text[64];
+};
+
+struct shunt_opts {
+	const char *cgroup;  /* NULL = cgroup v2 root */
+	const char *pin_dir; /* SHUNT_DEFAULT_PIN_DIR */
+	int ready_fd;	     /* -1 = none */
+	const char *metrics; /* "ADDR:PORT" or NULL */
+	const char *config;  /* --config FILE: its "accelerate" section adds to the flags */
+	struct sockaddr_storage metrics_addr;
+	socklen_t metrics_addr_len;
+	uint16_t exclude_ports[SHUNT_OPTS_MAX_LIST];
+	size_t n_exclude_ports;
+	struct shunt_opt_cidr include[SHUNT_OPTS_MAX_LIST];
+	size_t n_include;
+	struct shunt_opt_cidr exclude[SHUNT_OPTS_MAX_LIST];
+	size_t n_exclude;
+	enum shunt_small_writes small_writes;
+	uint32_t small_min_run;
+	uint32_t small_max_avg;
+	bool verbose;
+};
+
+void shunt_opts_init(struct shunt_opts *o);
+
+/* Parse shuntd's argv into *o. On error returns -EINVAL and writes one line to err. */
+int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, size_t errlen);
+
+/* Append to the lists (used for the config file's accelerate section). -E2BIG when full. */
+int shunt_opts_add_port(struct shunt_opts *o, uint16_t port);
+int shunt_opts_add_cidr(struct shunt_opts *o, bool include, const struct shunt_cidr_key *k,
+			const char *text);
+
+/* "10.0.0.0/8", "fd00::/64", "127.0.0.1" (= /32). Returns 0 or -EINVAL. */
+int shunt_parse_cidr(const char *s, struct shunt_cidr_key *k);
+/* "1..65535". Returns 0 or -EINVAL. */
+int shunt_parse_port(const char *s, uint16_t *port);
+/* "adaptive" | "redirect" | "pass". Returns 0 or -EINVAL. */
+int shunt_parse_small_writes(const char *s, enum shunt_small_writes *m);
+/* "127.0.0.1:9100", "[::1]:9100". Only loopback addresses are accepted. */
+int shunt_parse_loopback_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+const char *shunt_small_writes_name(uint32_t m);
+const char *shunt_conn_state_name(uint32_t s);
+/* Counter name without prefix, e.g. "msgs_redirected"; NULL when out of range. */
+const char *shunt_counter_name(unsigned int idx);
+/* One-line help of a counter (Prometheus HELP). */
+const char *shunt_counter_help(unsigned int idx);
+
+/* "10.0.0.1:80" / "[fd00::1]:80"; netns printed separately. */
+void shunt_format_endpoint(char *buf, size_t len, uint16_t family, const uint32_t *ip,
+			   uint16_t port);
+/* "10.0.0.0/8" / "fd00::/64" from a trie key. */
+void shunt_format_cidr(char *buf, size_t len, const struct shunt_cidr_key *k);
+
+/* Prometheus text exposition of the counters into f. */
+void shunt_metrics_write(FILE *f, const uint64_t counters[SHUNT_CNT__MAX], size_t active_conns);
+
+#endif

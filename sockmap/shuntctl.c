@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * shuntctl: inspect a running shuntd through its pinned maps, and validate
+ * config files.
+ *   shuntctl [--pin-dir DIR] status [--json]
+ *   shuntctl [--pin-dir DIR] conns [--json]
+ *   shuntctl validate FILE...
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shunt_agent.h"
+#include "shunt_opts.h"
+
+#ifdef SHUNT_HAVE_CONFIG
+#include "shunt/config.h"
+#include "shunt/policy.h"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: shuntctl [--pin-dir DIR] status [--json]\n"
+		   "       shuntctl [--pin-dir DIR] conns [--json]\n"
+		   "       shuntctl validate FILE...\n");
+}
+
+static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return 0; /* shuntctl reports its own errors */
+}
+
+static int open_pinned(const char *pin_dir, struct shunt_pinned *p)
+{
+	int err = shunt_pinned_open(pin_dir, p);
+
+	if (err == -ENOENT)
+		fprintf(stderr, "shuntctl: no shunt state pinned in %s/%s (is shuntd running?)\n",
+			pin_dir, SHUNT_PIN_VERSION);
+	else if (err)
+		fprintf(stderr, "shuntctl: failed to open pinned state in %s: %s\n", pin_dir,
+			strerror(-err));
+	return err;
+}
+
+static const char *mode_name(uint32_t m)
+{
+	return m == SHUNT_MODE_ON ? "on" : m == SHUNT_MODE_DRAIN ? "drain" : "unknown";
+}
+
+static int json_print(json_t *j)
+{
+	int err = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) ? -EIO : 0;
+
+	fputc('\n', stdout);
+	json_decref(j);
+	return err;
+}
+
+/* Eligibility policy as shuntd loaded it: excluded ports, include/exclude CIDRs. */
+static void read_policy(const struct shunt_pinned *p, json_t *ports, json_t *inc, json_t *exc)
+{
+	__u16 port, *pprev = NULL, pnext;
+	struct shunt_cidr_key ck, *cprev = NULL, cnext;
+	char text[80];
+	__u32 v;
+
+	while (p->ports >= 0 && bpf_map_get_next_key(p->ports, pprev, &pnext) == 0) {
+		port = pnext;
+		pprev = &port;
+		json_array_append_new(ports, json_integer(port));
+	}
+	while (p->cidrs >= 0 && bpf_map_get_next_key(p->cidrs, cprev, &cnext) == 0) {
+		ck = cnext;
+		cprev = &ck;
+		if (bpf_map_lookup_elem(p->cidrs, &ck, &v))
+			continue;
+		shunt_format_cidr(text, sizeof(text), &ck);
+		json_array_append_new(v == SHUNT_CIDR_INCLUDE ? inc : exc, json_string(text));
+	}
+}
+
+static void print_list(const char *label, json_t *arr)
+{
+	size_t i;
+	json_t *e;
+
+	printf("%s", label);
+	if (!json_array_size(arr))
+		printf(" -");
+	json_array_foreach (arr, i, e) {
+		if (json_is_integer(e))
+			printf(" %lld", (long long)json_integer_value(e));
+		else
+			printf(" %s", json_string_value(e));
+	}
+	putchar('\n');
+}
+
+static int count_redirecting(const struct shunt_sock_key *k, const struct shunt_conn *c, void *arg)
+{
+	if (c->state == SHUNT_CONN_REDIRECT)
+		(*(int *)arg)++;
+	return 0;
+}
+
+static int cmd_status(const char *pin_dir, bool json)
+{
+	struct shunt_agent_info info = {};
+	struct shunt_dp_config cfg = {};
+	struct shunt_pinned p;
+	uint64_t cnt[SHUNT_CNT__MAX];
+	bool have_info, alive;
+	json_t *ports = NULL, *inc = NULL, *exc = NULL;
+	__u32 zero = 0;
+	unsigned int i;
+	int err, nconns, nredir = 0;
+
+	err = open_pinned(pin_dir, &p);
+	if (err)
+		return err;
+	err = shunt_counters_read(p.counters, cnt);
+	if (err) {
+		fprintf(stderr, "shuntctl: failed to read counters: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	have_info = p.agent >= 0 && bpf_map_lookup_elem(p.agent, &zero, &info) == 0;
+	if (p.config >= 0)
+		bpf_map_lookup_elem(p.config, &zero, &cfg);
+	alive = have_info && kill((pid_t)info.pid, 0) == 0;
+	nconns = p.conns >= 0 ? shunt_conns_foreach(p.conns, count_redirecting, &nredir) : 0;
+	ports = json_array();
+	inc = json_array();
+	exc = json_array();
+	read_policy(&p, ports, inc, exc);
+
+	if (json) {
+		json_t *j = json_object(), *c = json_object(), *progs = json_array();
+
+		json_object_set_new(j, "pin_dir", json_string(pin_dir));
+		json_object_set_new(j, "agent_pid", json_integer(have_info ? info.pid : 0));
+		json_object_set_new(j, "agent_running", json_boolean(alive));
+		json_object_set_new(j, "cgroup", json_string(have_info ? info.cgroup : ""));
+		json_object_set_new(j, "mode", json_string(mode_name(cfg.mode)));
+		json_object_set_new(j, "small_writes",
+				    json_string(shunt_small_writes_name(cfg.small_writes)));
+		json_object_set_new(j, "active_connections", json_integer(nconns));
+		json_object_set_new(j, "redirecting_connections", json_integer(nredir));
+		json_object_set_new(j, "exclude_ports", json_incref(ports));
+		json_object_set_new(j, "include_cidrs", json_incref(inc));
+		json_object_set_new(j, "exclude_cidrs", json_incref(exc));
+		json_array_append_new(
+			progs, json_pack("{s:s, s:I, s:s, s:I, s:b}", "name", "shunt_sockops", "id",
+					 (json_int_t)info.sockops_prog_id, "attach",
+					 "cgroup_sock_ops", "link_id",
+					 (json_int_t)info.sockops_link_id, "pinned", p.link >= 0));
+		json_array_append_new(
+			progs, json_pack("{s:s, s:I, s:s, s:b}", "name", "shunt_sk_msg", "id",
+					 (json_int_t)info.sk_msg_prog_id, "attach",
+					 "sk_msg_verdict(shunt_sockhash)", "pinned", p.prog >= 0));
+		json_object_set_new(j, "programs", progs);
+		for (i = 0; i < SHUNT_CNT__MAX; i++)
+			json_object_set_new(c, shunt_counter_name(i),
+					    json_integer((json_int_t)cnt[i]));
+		json_object_set_new(j, "counters", c);
+		err = json_print(j);
+		goto cleanup;
+	}
+	printf("shunt state in %s/%s\n", pin_dir, SHUNT_PIN_VERSION);
+	if (have_info)
+		printf("agent:        shuntd pid %u (%s)\n", info.pid,
+		       alive ? "running"
+			     : "NOT running: pinned state left behind, restart "
+			       "shuntd to replace it");
+	printf("cgroup:       %s\n", have_info ? info.cgroup : "?");
+	printf("mode:         %s, small-writes %s (window %u sends, avg < %u B)\n",
+	       mode_name(cfg.mode), shunt_small_writes_name(cfg.small_writes), cfg.small_min_run,
+	       cfg.small_max_avg);
+	printf("programs:     shunt_sockops id %u via link id %u (cgroup sock_ops)%s\n",
+	       info.sockops_prog_id, info.sockops_link_id, p.link >= 0 ? "" : " [link not pinned]");
+	printf("              shunt_sk_msg id %u (sk_msg verdict on shunt_sockhash)\n",
+	       info.sk_msg_prog_id);
+	print_list("exclude ports:", ports);
+	print_list("include cidrs:", inc);
+	print_list("exclude cidrs:", exc);
+	printf("connections:  %d tracked sockets open, %d redirecting, %d on plain TCP\n", nconns,
+	       nredir, nconns - nredir);
+	printf("counters:\n");
+	for (i = 0; i < SHUNT_CNT__MAX; i++)
+		printf("  %-24s %" PRIu64 "\n", shunt_counter_name(i), cnt[i]);
+cleanup:
+	json_decref(ports);
+	json_decref(inc);
+	json_decref(exc);
+	shunt_pinned_close(&p);
+	return err;
+}
+
+struct conns_ctx {
+	bool json;
+	json_t *arr;
+	uint64_t now_ns;
+};
+
+static int on_conn(const struct shunt_sock_key *k, const struct shunt_conn *c, void *arg)
+{
+	struct conns_ctx *x = arg;
+	char l[80], r[80];
+	double age = c->start_ns && x->now_ns > c->start_ns ? (x->now_ns - c->start_ns) / 1e9 : 0;
+
+	shunt_format_endpoint(l, sizeof(l), k->family, k->local_ip, k->local_port);
+	shunt_format_endpoint(r, sizeof(r), k->family, k->remote_ip, k->remote_port);
+	if (x->json) {
+		json_array_append_new(
+			x->arr,
+			json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "local", l,
+				  "remote", r, "netns", (json_int_t)k->netns, "side",
+				  c->active ? "client" : "server", "state",
+				  shunt_conn_state_name(c->state), "cookie", (json_int_t)c->cookie,
+				  "msgs_redirected", (json_int_t)c->msgs, "bytes_redirected",
+				  (json_int_t)c->bytes, "msgs_passed", (json_int_t)c->pass_msgs,
+				  "age_seconds", age));
+		return 0;
+	}
+	printf("%-28s %-28s %-6s %-17s %10" PRIu64 " %14" PRIu64 " %10" PRIu64 " %8.1f %" PRIu64
+	       "\n",
+	       l, r, c->active ? "client" : "server", shunt_conn_state_name(c->state),
+	       (uint64_t)c->msgs, (uint64_t)c->bytes, (uint64_t)c->pass_msgs, age,
+	       (uint64_t)k->netns);
+	return 0;
+}
+
+static int cmd_conns(const char *pin_dir, bool json)
+{
+	struct conns_ctx x = {.json = json};
+	struct shunt_pinned p;
+	struct timespec ts;
+	int err;
+
+	err = open_pinned(pin_dir, &p);
+	if (err)
+		return err;
+	if (p.conns < 0) {
+		fprintf(stderr, "shuntctl: shunt_conns map not pinned\n");
+		err = -ENOENT;
+		goto cleanup;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns() clock */
+	x.now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (json)
+		x.arr = json_array();
+	else
+		printf("%-28s %-28s %-6s %-17s %10s %14s %10s %8s %s\n", "LOCAL", "REMOTE", "SIDE",
+		       "STATE", "MSGS", "BYTES", "TCP_MSGS", "AGE_S", "NETNS");
+	err = shunt_conns_foreach(p.conns, on_conn, &x);
+	if (err >= 0)
+		err = 0;
+	if (json)
+		err = json_print(x.arr);
+cleanup:
+	shunt_pinned_close(&p);
+	return err;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+#ifdef SHUNT_HAVE_CONFIG
+	int i, bad = 0;
+
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	for (i = 0; i < argc; i++) {
+		struct shunt_diags d = {0};
+		struct shunt_config *cfg = NULL;
+		struct shunt_policy *pol = NULL;
+		int err = shunt_config_load_file(argv[i], &cfg, &d);
+
+		if (!err)
+			err = shunt_policy_compile(cfg, &pol, &d);
+		if (err) {
+			if (d.n)
+				shunt_diags_print(&d, stderr);
+			else
+				fprintf(stderr, "shuntctl: %s: %s\n", argv[i], strerror(-err));
+			bad = 1;
+		} else {
+			if (argc > 1)
+				printf("== %s\n", argv[i]);
+			shunt_config_summary(cfg, pol, stdout);
+		}
+		shunt_policy_free(pol);
+		shunt_config_free(cfg);
+		shunt_diags_free(&d);
+	}
+	return bad ? 2 : 0;
+#else
+	fprintf(stderr, "shuntctl: validate is unavailable (built without config/)\n");
+	return 2;
+#endif
+}
+
+int main(int argc, char **argv)
+{
+	const char *pin_dir = SHUNT_DEFAULT_PIN_DIR;
+	const char *cmd;
+	bool json = false;
+	int i = 1, err;
+
+	libbpf_set_print(on_libbpf_print);
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
+			pin_dir = argv[i + 1];
+			i += 2;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "shuntctl: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[i++];
+	if (!strcmp(cmd, "validate"))
+		return cmd_validate(argc - i, argv + i);
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else {
+			fprintf(stderr, "shuntctl: unknown argument %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!strcmp(cmd, "status"))
+		err = cmd_status(pin_dir, json);
+	else if (!strcmp(cmd, "conns"))
+		err = cmd_conns(pin_dir, json);
+	else {
+		fprintf(stderr, "shuntctl: unknown command %s\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	if (err == -ENOENT || err == -EPERM || err == -EACCES)
+		return 2;
+	return err ? 1 : 0;
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# shuntd + shuntctl end to end on one simulated pod (run under with-pods.sh --pod 1:a):
+# --ready-fd, status/conns (human and JSON), Prometheus metrics, SIGHUP reload, SIGTERM cleanup.
+#   shuntd_status_test.sh SHUNTD SHUNTCTL
+set -euo pipefail
+SHUNTD=$1
+SHUNTCTL=$2
+CG=$SHUNT_NODE1_CGROUP
+PIN=$SHUNT_PIN_DIR/shunt
+POD_EXEC=${SHUNT_POD_EXEC:?run under with-pods.sh}
+fail() { echo "FAIL: $*" >&2; exit 1; }
+tmp=$(mktemp -d)
+spid=
+cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# Read shuntd's output (stderr, plus "ready" from --ready-fd 1) line by line until one
+# matches; every line is kept in shuntd.log. The read timeout only detects a hang.
+wait_line() {
+	local line
+	while IFS= read -r -t 20 -u 7 line; do
+		echo "$line" >>"$tmp/shuntd.log"
+		[[ $line == *"$1"* ]] && return 0
+	done
+	fail "shuntd never printed '$1': $(cat "$tmp/shuntd.log")"
+}
+
+port=$((20000 + RANDOM % 20000))
+# flags and the config file's accelerate section add up (without config/: flags only)
+cfgargs=()
+expect_ports="[9]" expect_inc='["10.250.0.0/16"]' expect_exc='["10.250.9.0/24"]'
+if [ "${SHUNT_HAVE_CONFIG:-0}" = 1 ]; then
+	cat >"$tmp/cfg.json" <<EOF
+{"accelerate": {"excludePorts": [25], "includeCidrs": ["fd00:250::/32"], "excludeCidrs": ["10.250.8.0/24"]}}
+EOF
+	cfgargs=(--config "$tmp/cfg.json")
+	expect_ports="[9, 25]"
+	expect_inc='["10.250.0.0/16", "fd00:250::/32"]'
+	expect_exc='["10.250.8.0/24", "10.250.9.0/24"]'
+fi
+coproc SD {
+	exec "$SHUNTD" --cgroup "$CG" --pin-dir "$PIN" --ready-fd 1 --metrics "127.0.0.1:$port" \
+		--exclude-port 9 --include-cidr 10.250.0.0/16 --exclude-cidr 10.250.9.0/24 \
+		"${cfgargs[@]}" 2>&1
+}
+spid=$SD_PID
+exec 7<&"${SD[0]}" # bash unsets SD when shuntd exits; keep our own descriptor
+wait_line ready
+
+# a second shuntd on the same pin dir refuses and disturbs nothing
+if "$SHUNTD" --cgroup "$CG" --pin-dir "$PIN" 2>"$tmp/second.log"; then
+	fail "second shuntd started"
+fi
+grep -q "another shuntd (pid $spid) owns" "$tmp/second.log" || fail "second: $(cat "$tmp/second.log")"
+
+# loopback ping-pong inside pod a; lists the connections while they are open
+"$POD_EXEC" a python3 - "$SHUNTCTL" "$PIN" >"$tmp/conns.json" <<'PY'
+import socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+c = socket.create_connection(("127.0.0.1", s.getsockname()[1])); a, _ = s.accept()
+for i in range(20):
+    c.sendall(b"q" * 500); d = b""
+    while len(d) < 500: d += a.recv(4096)
+    a.sendall(b"r" * 500); d = b""
+    while len(d) < 500: d += c.recv(4096)
+sys.stdout.write(subprocess.run([sys.argv[1], "--pin-dir", sys.argv[2], "conns", "--json"],
+                                check=True, capture_output=True, text=True).stdout)
+PY
+python3 - "$tmp/conns.json" <<'PY' || fail "conns --json: $(cat "$tmp/conns.json")"
+import json, sys
+conns = json.load(open(sys.argv[1]))
+assert len(conns) == 2, conns
+assert {c["side"] for c in conns} == {"client", "server"}, conns
+assert all(c["state"] == "redirect" and c["msgs_redirected"] == 20 for c in conns), conns
+assert all(c["bytes_redirected"] == 10000 and c["netns"] != 0 for c in conns), conns
+PY
+
+"$SHUNTCTL" --pin-dir "$PIN" status >"$tmp/status.txt" || fail "status failed"
+grep -q "shuntd pid $spid (running)" "$tmp/status.txt" || fail "status: $(cat "$tmp/status.txt")"
+grep -q "cgroup: *$CG" "$tmp/status.txt" || fail "status cgroup: $(cat "$tmp/status.txt")"
+"$SHUNTCTL" --pin-dir "$PIN" status --json >"$tmp/status.json"
+check_status() { fail "status --json: $(cat "$tmp/status.json")"; }
+python3 - "$tmp/status.json" "$CG" "$spid" "$expect_ports" "$expect_inc" "$expect_exc" <<'PY' || check_status
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["agent_running"] and s["agent_pid"] == int(sys.argv[3]) and s["cgroup"] == sys.argv[2]
+assert s["counters"]["msgs_redirected"] >= 40 and s["counters"]["sockets_tracked"] >= 2
+assert s["counters"]["bytes_redirected"] >= 20000 and s["mode"] == "on"
+assert [p["name"] for p in s["programs"]] == ["shunt_sockops", "shunt_sk_msg"]
+assert sorted(s["exclude_ports"]) == json.loads(sys.argv[4]), s["exclude_ports"]
+assert sorted(s["include_cidrs"]) == json.loads(sys.argv[5]), s["include_cidrs"]
+assert sorted(s["exclude_cidrs"]) == json.loads(sys.argv[6]), s["exclude_cidrs"]
+assert all(p["id"] > 0 for p in s["programs"])
+PY
+
+exec 5<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /metrics HTTP/1.0\r\n\r\n' >&5
+cat <&5 >"$tmp/metrics.txt"
+exec 5<&-
+grep -q '^HTTP/1.0 200 OK' "$tmp/metrics.txt" || fail "metrics: $(head -3 "$tmp/metrics.txt")"
+grep -Eq '^shunt_msgs_redirected_total [0-9]+' "$tmp/metrics.txt" || fail "metrics body"
+grep -q '^# TYPE shunt_bytes_redirected_total counter' "$tmp/metrics.txt" || fail "metrics TYPE"
+
+# SIGHUP: the same flags and the (edited) config file are applied again
+if [ "${SHUNT_HAVE_CONFIG:-0}" = 1 ]; then
+	echo '{"accelerate": {"excludePorts": [25, 26]}}' >"$tmp/cfg.json"
+	expect_ports="[9, 25, 26]" expect_inc='["10.250.0.0/16"]' expect_exc='["10.250.9.0/24"]'
+fi
+kill -HUP "$spid"
+wait_line "reloaded"
+"$SHUNTCTL" --pin-dir "$PIN" status --json >"$tmp/status.json"
+python3 - "$tmp/status.json" "$expect_ports" "$expect_inc" "$expect_exc" <<'PY' || check_status
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert sorted(s["exclude_ports"]) == json.loads(sys.argv[2]), s["exclude_ports"]
+assert sorted(s["include_cidrs"]) == json.loads(sys.argv[3]), s["include_cidrs"]
+assert sorted(s["exclude_cidrs"]) == json.loads(sys.argv[4]), s["exclude_cidrs"]
+assert s["counters"]["msgs_redirected"] >= 40  # counters survive a reload
+PY
+
+kill -TERM "$spid"
+wait_line "detached and unpinned"
+rc=0
+wait "$spid" || rc=$?
+spid=
+[ "$rc" -eq 0 ] || fail "shuntd exited $rc: $(cat "$tmp/shuntd.log")"
+[ ! -e "$PIN" ] || fail "pins left: $(ls -R "$PIN")"
+[ -z "$(bpftool cgroup show "$CG" 2>/dev/null)" ] || fail "programs left on $CG"
+"$SHUNTCTL" --pin-dir "$PIN" status 2>/dev/null && fail "status succeeded without shuntd"
+echo ok
