@@ -1,6 +1,6 @@
 # cmake -DCLANG_FORMAT=... -DMODE=fix|check -P cmake/format.cmake (run from the source root)
 file(GLOB_RECURSE files RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}
-  bpf/*.c bpf/*.h sockmap/*.c sockmap/*.h config/*.c config/*.h
+  bpf/*.c bpf/*.h cni/*.c cni/*.h sockmap/*.c sockmap/*.h config/*.c config/*.h
   proxy/*.c proxy/*.h bench/*.c bench/*.h tests/*.c tests/*.h)
 if(NOT files)
   message(FATAL_ERROR "format: no sources found (run from the source root)")

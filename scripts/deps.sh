@@ -9,7 +9,11 @@ PKGS=(
   libbpf-dev libelf-dev zlib1g-dev libuv1-dev libjansson-dev node-llhttp
   iproute2 iptables nftables procps psmisc util-linux curl
   haproxy nginx-light wrk sockperf iperf3 gnuplot-nox
+  unzip jq shellcheck
 )
+# Node.js + npm (helm/kubectl and Kubernetes schemas come from npm packages):
+# the machine image ships Node 20 with npm; fall back to Debian's otherwise.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "deps.sh: must run as root (installs packages, mounts bpffs)" >&2
