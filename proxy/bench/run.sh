@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# shunt-proxy vs HAProxy vs nginx as L7 policy proxies, same run, same machine.
+#
+#   proxy/bench/run.sh [-p path/to/shunt-proxy] [-d seconds] [-r rounds] [-c conns]
+#
+# Backend: nginx (1 worker) on 127.0.0.2 returning 3 bytes. Each proxy runs
+# one worker/thread with the same policy (allow GET /public/*, deny the rest)
+# and keep-alive to the backend. Load: wrk -t1 -cC against /public/x.
+# CPU placement (2 vCPUs): the proxy under test on CPU 1, wrk and the backend
+# on CPU 0. Rounds interleave the proxies so drift hits all of them alike.
+# Reported per proxy: median requests/s, median p99 latency, CPU time of the
+# proxy process per request (utime+stime from /proc, measured over the run).
+# "shunt-1k" is shunt-proxy with a 1,000-rule policy (999 non-matching rules
+# + the allow rule) and "shunt-all" one with no policy at all (allow-all):
+# their difference is the cost of the rule count.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+SHUNT=${SHUNT:-}
+if [ -z "$SHUNT" ]; then
+	for c in "$here/../../build/proxy/shunt-proxy" "$here/../../build-proxy/proxy/shunt-proxy"; do
+		[ -x "$c" ] && { SHUNT=$c; break; }
+	done
+fi
+DUR=5
+ROUNDS=3
+CONNS=32
+while getopts "p:d:r:c:h" o; do
+	case $o in
+	p) SHUNT=$OPTARG ;;
+	d) DUR=$OPTARG ;;
+	r) ROUNDS=$OPTARG ;;
+	c) CONNS=$OPTARG ;;
+	*) sed -n '2,20p' "$0"; exit 2 ;;
+	esac
+done
+for b in "$SHUNT" haproxy nginx wrk taskset; do
+	command -v "$b" >/dev/null || { echo "missing $b" >&2; exit 2; }
+done
+
+W=$(mktemp -d /tmp/shunt-proxy-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+BACK=127.0.0.2:18480
+P_SHUNT=18481
+P_SHUNT1K=18482
+P_HAPROXY=18483
+P_NGINX=18484
+P_SHUNTALL=18485
+
+# ---- backend nginx ----
+mkdir -p "$W/back" "$W/ngx"
+cat >"$W/back/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $W/back/nginx.pid;
+error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $W/back; proxy_temp_path $W/back; fastcgi_temp_path $W/back;
+  uwsgi_temp_path $W/back; scgi_temp_path $W/back;
+  keepalive_requests 1000000;
+  server { listen $BACK; location / { return 200 "ok\n"; } }
+}
+EOF
+taskset -c 0 nginx -e stderr -p "$W/back" -c "$W/back/nginx.conf" &
+pids+=($!)
+
+# ---- nginx as proxy ----
+cat >"$W/ngx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $W/ngx/nginx.pid;
+error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $W/ngx; proxy_temp_path $W/ngx; fastcgi_temp_path $W/ngx;
+  uwsgi_temp_path $W/ngx; scgi_temp_path $W/ngx;
+  keepalive_requests 1000000;
+  upstream back { server $BACK; keepalive 64; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$P_NGINX;
+    location /public/ {
+      limit_except GET { deny all; }
+      proxy_pass http://back; proxy_http_version 1.1; proxy_set_header Connection "";
+    }
+    location / { return 403; }
+  }
+}
+EOF
+
+# ---- haproxy ----
+cat >"$W/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$P_HAPROXY
+  acl allowed method GET
+  acl public path_beg /public/
+  http-request deny deny_status 403 unless allowed public
+  default_backend be
+backend be
+  server s1 $BACK
+EOF
+
+# ---- shunt-proxy ----
+write_shunt_cfg() { # port extra_rules
+	cat <<EOF
+{
+ "workloads": [
+  {"name": "client", "namespace": "default", "addresses": ["127.0.0.1"]},
+  {"name": "backend", "namespace": "default", "labels": {"app": "backend"}, "addresses": ["127.0.0.2"]}],
+ "authorizationPolicies": [
+  {"metadata": {"name": "backend-allow", "namespace": "default"},
+   "spec": {"selector": {"matchLabels": {"app": "backend"}}, "action": "ALLOW",
+    "rules": [$2{"to": [{"operation": {"methods": ["GET"], "paths": ["/public/*"]}}]}]}}],
+ "proxy": {"listeners": [{"name": "bench", "address": "127.0.0.1:$1", "upstream": "$BACK"}]}
+}
+EOF
+}
+write_shunt_cfg $P_SHUNT "" >"$W/shunt.json"
+rules=""
+for i in $(seq 1 999); do
+	rules+="{\"to\": [{\"operation\": {\"methods\": [\"GET\"], \"paths\": [\"/svc$i/*\"]}}]},"
+done
+write_shunt_cfg $P_SHUNT1K "$rules" >"$W/shunt1k.json"
+cat >"$W/shuntall.json" <<EOF
+{
+ "workloads": [{"name": "backend", "namespace": "default", "addresses": ["127.0.0.2"]}],
+ "proxy": {"listeners": [{"name": "bench", "address": "127.0.0.1:$P_SHUNTALL", "upstream": "$BACK"}]}
+}
+EOF
+
+taskset -c 1 "$SHUNT" --config "$W/shunt.json" --log-level warn &
+pid_shunt=$!
+pids+=($pid_shunt)
+taskset -c 1 "$SHUNT" --config "$W/shunt1k.json" --log-level warn &
+pid_shunt1k=$!
+pids+=($pid_shunt1k)
+taskset -c 1 "$SHUNT" --config "$W/shuntall.json" --log-level warn &
+pid_shuntall=$!
+pids+=($pid_shuntall)
+taskset -c 1 haproxy -f "$W/haproxy.cfg" -db &
+pid_haproxy=$!
+pids+=($pid_haproxy)
+taskset -c 1 nginx -e stderr -p "$W/ngx" -c "$W/ngx/nginx.conf" &
+pids+=($!)
+
+wait_port() {
+	for _ in $(seq 1 100); do
+		curl -s -o /dev/null "http://$1/public/x" && return 0
+		sleep 0.05 # startup only, not a measurement
+	done
+	echo "nothing answers on $1" >&2
+	exit 1
+}
+for p in $P_SHUNT $P_SHUNT1K $P_SHUNTALL $P_HAPROXY $P_NGINX; do wait_port 127.0.0.1:$p; done
+# nginx proxy: the worker is a child of the master; measure the worker
+pid_nginx=$(pgrep -P "$(cat "$W/ngx/nginx.pid")" | head -1)
+
+# sanity: the policy is enforced by every proxy
+for p in $P_SHUNT $P_SHUNT1K $P_HAPROXY $P_NGINX; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/private")
+	[ "$code" = 403 ] || { echo "port $p: /private gave $code, want 403" >&2; exit 1; }
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+declare -A RPS P99 CPU
+run_one() { # name port pid
+	local t0 t1 out rps p99 reqs
+	t0=$(cpu_ticks "$3")
+	out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$2/public/x")
+	t1=$(cpu_ticks "$3")
+	rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+	p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
+	non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+	[ -z "$non2xx" ] || { echo "$1: $non2xx non-2xx responses" >&2; exit 1; }
+	RPS[$1]+="$rps "
+	P99[$1]+="$p99 "
+	CPU[$1]+="$(awk -v a="$t0" -v b="$t1" -v r="$reqs" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz / r * 1e6}') "
+	printf '  %-9s %10.0f req/s  p99 %7.3f ms  cpu %s us/req\n' "$1" "$rps" "$p99" \
+		"$(awk -v a="$t0" -v b="$t1" -v r="$reqs" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz / r * 1e6}')"
+}
+
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS rounds; proxies on CPU 1, wrk + backend nginx on CPU 0"
+for r in $(seq 1 "$ROUNDS"); do
+	echo "round $r"
+	run_one shunt $P_SHUNT "$pid_shunt"
+	run_one haproxy $P_HAPROXY "$pid_haproxy"
+	run_one nginx $P_NGINX "$pid_nginx"
+	run_one shunt-1k $P_SHUNT1K "$pid_shunt1k"
+	run_one shunt-all $P_SHUNTALL "$pid_shuntall"
+done
+
+echo
+printf '%-9s %12s %12s %14s\n' proxy "req/s" "p99 ms" "cpu us/req"
+for n in shunt haproxy nginx shunt-1k shunt-all; do
+	printf '%-9s %12.0f %12.3f %14.2f\n' $n "$(median "${RPS[$n]}")" "$(median "${P99[$n]}")" \
+		"$(median "${CPU[$n]}")"
+done
+hs=$(median "${RPS[shunt]}")
+hh=$(median "${RPS[haproxy]}")
+cs=$(median "${CPU[shunt]}")
+ch=$(median "${CPU[haproxy]}")
+h1k=$(median "${RPS[shunt-1k]}")
+hall=$(median "${RPS[shunt-all]}")
+c1k=$(median "${CPU[shunt-1k]}")
+call=$(median "${CPU[shunt-all]}")
+p99s=$(median "${P99[shunt]}")
+p99h=$(median "${P99[haproxy]}")
+awk -v a="$hs" -v b="$hh" -v c="$cs" -v d="$ch" -v e="$h1k" -v f="$hall" -v g="$c1k" -v h="$call" \
+	-v i="$p99s" -v j="$p99h" 'BEGIN {
+	printf "\nshunt/haproxy: req/s %.2fx (target >= 1.3x), cpu/req %.2fx (target <= 0.75x), p99 %.2fx (target <= 1x)\n", a / b, c / d, i / j
+	printf "1,000-rule policy vs allow-all: %+.1f%% req/s, %+.1f%% cpu/req (target within 2%%)\n", (e - f) / f * 100, (g - h) / h * 100 }'

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * shunt-proxy: L7 policy proxy.
+ *
+ *   shunt-proxy --config FILE [--workers N] [--log-level L] [--check]
+ *
+ * Exit codes: 0 after a graceful drain, 1 on a runtime error (cannot listen),
+ * 2 on a bad config (diagnostics on stderr).
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void on_signal(uv_signal_t *s, int signum);
+
+struct sp_ctl {
+	struct sp_server *srv;
+	uv_signal_t sighup, sigterm, sigint;
+	uv_tcp_t admin;
+	bool has_admin;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: shunt-proxy --config FILE [--workers N] [--log-level error|warn|info|debug]"
+		" [--check]\n"
+		"  --config FILE   shunt config (JSON); proxy listeners, limits, policies\n"
+		"  --workers N     event loops (threads) sharing the listeners with SO_REUSEPORT\n"
+		"                  (default: proxy.workers of the config, 1)\n"
+		"  --log-level L   diagnostics on stderr (default info)\n"
+		"  --check         validate the config, print nothing on success, exit\n"
+		"signals: SIGHUP reloads the config (a bad one keeps the running one),\n"
+		"         SIGTERM/SIGINT drain gracefully and exit 0\n");
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct sp_ctl *ctl = s->data;
+
+	if (signum == SIGHUP) {
+		sp_server_reload(ctl->srv);
+		return;
+	}
+	sp_log(SP_LOG_INFO, "signal %d: draining", signum);
+	sp_server_drain(ctl->srv);
+	uv_close((uv_handle_t *)&ctl->sighup, NULL);
+	uv_close((uv_handle_t *)&ctl->sigterm, NULL);
+	uv_close((uv_handle_t *)&ctl->sigint, NULL);
+	if (ctl->has_admin)
+		uv_close((uv_handle_t *)&ctl->admin, NULL);
+}
+
+static int build_listeners(struct sp_server *srv, const struct shunt_config *cfg)
+{
+	const struct shunt_proxy_config *pc = &cfg->proxy;
+
+	if (pc->n_listeners == 0)
+		return -ENOENT;
+	srv->ldefs = calloc(pc->n_listeners, sizeof(*srv->ldefs));
+	if (!srv->ldefs)
+		return -ENOMEM;
+	for (size_t i = 0; i < pc->n_listeners; i++) {
+		const struct shunt_listener *l = &pc->listeners[i];
+		struct sp_listener_def *d = &srv->ldefs[i];
+
+		snprintf(d->name, sizeof(d->name), "%s", l->name ? l->name : "listener");
+		d->addr = l->address;
+		d->addr_len = l->address_len;
+		d->original_dst = l->upstream_original_dst;
+		d->upstream = l->upstream;
+		d->upstream_len = l->upstream_len;
+	}
+	srv->n_ldefs = pc->n_listeners;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"workers", required_argument, NULL, 'w'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"check", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct sp_server srv = {.access_log_fd = -1};
+	struct shunt_diags d = {0};
+	struct sp_ctl ctl = {.srv = &srv};
+	struct sp_gen *g = NULL;
+	const char *config = NULL;
+	long workers = 0;
+	bool check = false;
+	uv_loop_t *loop;
+	int opt, err, ret = 1;
+
+	while ((opt = getopt_long(argc, argv, "c:w:l:kh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'w': {
+			char *end;
+
+			workers = strtol(optarg, &end, 10);
+			if (*end || workers < 1 || workers > SP_MAX_WORKERS) {
+				fprintf(stderr, "shunt-proxy: --workers must be 1..%d\n",
+					SP_MAX_WORKERS);
+				return 2;
+			}
+			break;
+		}
+		case 'l':
+			err = sp_parse_log_level(optarg);
+			if (err < 0) {
+				fprintf(stderr, "shunt-proxy: unknown log level '%s'\n", optarg);
+				return 2;
+			}
+			sp_log_level = err;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!config || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	err = sp_gen_load(config, &g, &d);
+	if (err) {
+		shunt_diags_print(&d, stderr);
+		fprintf(stderr, "shunt-proxy: failed to load config %s: %s\n", config,
+			strerror(-err));
+		shunt_diags_free(&d);
+		return SHUNT_EXIT_CONFIG;
+	}
+	shunt_diags_free(&d);
+	if (build_listeners(&srv, g->cfg)) {
+		fprintf(stderr, "%s: $.proxy.listeners: shunt-proxy needs at least one listener\n",
+			config);
+		sp_gen_put(g);
+		return SHUNT_EXIT_CONFIG;
+	}
+	if (check) {
+		sp_gen_put(g);
+		free(srv.ldefs);
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	srv.config_path = (char *)config;
+	pthread_mutex_init(&srv.gen_lock, NULL);
+	srv.n_workers =
+		workers ? (unsigned)workers : (g->cfg->proxy.workers ? g->cfg->proxy.workers : 1);
+	if (srv.n_workers > SP_MAX_WORKERS) {
+		sp_log(SP_LOG_WARN, "proxy.workers %u capped at %d", srv.n_workers, SP_MAX_WORKERS);
+		srv.n_workers = SP_MAX_WORKERS;
+	}
+	if (g->cfg->proxy.access_log) {
+		srv.access_log_fd = open(g->cfg->proxy.access_log,
+					 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (srv.access_log_fd < 0) {
+			sp_log(SP_LOG_ERROR, "failed to open access log %s: %s",
+			       g->cfg->proxy.access_log, strerror(errno));
+			goto cleanup;
+		}
+	}
+	loop = uv_default_loop();
+	srv.ctl_loop = loop;
+	if (g->cfg->proxy.has_admin) {
+		const struct sockaddr_storage *a = &g->cfg->proxy.admin;
+		bool loopback =
+			(a->ss_family == AF_INET &&
+			 (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127) ||
+			(a->ss_family == AF_INET6 &&
+			 IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr));
+
+		if (!loopback)
+			sp_log(SP_LOG_WARN,
+			       "admin listener is not on loopback: /metrics is exposed");
+		err = sp_admin_start(&srv, loop, &ctl.admin,
+				     (const struct sockaddr *)&g->cfg->proxy.admin);
+		if (err) {
+			sp_log(SP_LOG_ERROR, "failed to listen on admin address: %s",
+			       uv_strerror(err));
+			goto cleanup;
+		}
+		ctl.has_admin = true;
+	}
+	sp_server_publish(&srv, g);
+	g = NULL;
+	uv_signal_init(loop, &ctl.sighup);
+	uv_signal_init(loop, &ctl.sigterm);
+	uv_signal_init(loop, &ctl.sigint);
+	ctl.sighup.data = ctl.sigterm.data = ctl.sigint.data = &ctl;
+	uv_signal_start(&ctl.sighup, on_signal, SIGHUP);
+	uv_signal_start(&ctl.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&ctl.sigint, on_signal, SIGINT);
+
+	err = sp_server_start_workers(&srv);
+	if (err) {
+		sp_log(SP_LOG_ERROR, "failed to start workers: %s", strerror(-err));
+		sp_server_drain(&srv);
+		sp_server_join(&srv);
+		goto cleanup;
+	}
+	sp_log(SP_LOG_INFO, "listening: %zu listener(s), %u worker(s)", srv.n_ldefs, srv.n_workers);
+	uv_run(loop, UV_RUN_DEFAULT);
+	sp_server_join(&srv);
+	sp_log(SP_LOG_INFO, "drained, exiting");
+	ret = 0;
+cleanup:
+	if (srv.access_log_fd >= 0)
+		close(srv.access_log_fd);
+	sp_gen_put(g);
+	sp_gen_put(srv.gen);
+	free(srv.workers);
+	free(srv.ldefs);
+	return ret;
+}
