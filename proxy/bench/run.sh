@@ -4,6 +4,7 @@
 # shunt-proxy vs HAProxy vs nginx as L7 policy proxies, same run, same machine.
 #
 #   proxy/bench/run.sh [-p path/to/shunt-proxy] [-d seconds] [-r rounds] [-c conns]
+#                      [-s path/to/shuntd | -n]
 #
 # Backend: nginx (1 worker) on 127.0.0.2 returning 3 bytes. Each proxy runs
 # one worker/thread with the same policy (allow GET /public/*, deny the rest)
@@ -15,6 +16,9 @@
 # "shunt-1k" is shunt-proxy with a 1,000-rule policy (999 non-matching rules
 # + the allow rule) and "shunt-all" one with no policy at all (allow-all):
 # their difference is the cost of the rule count.
+# "shunt+acc" and "haproxy+acc" are the same proxies with every leg (wrk ->
+# proxy -> backend) accelerated by shuntd: they and their wrk run in a cgroup
+# shuntd is attached to (-n skips them; needs root).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,30 +28,76 @@ if [ -z "$SHUNT" ]; then
 		[ -x "$c" ] && { SHUNT=$c; break; }
 	done
 fi
+SHUNTD=${SHUNTD:-}
+ACCEL=1
 DUR=5
 ROUNDS=3
 CONNS=32
-while getopts "p:d:r:c:h" o; do
+while getopts "p:d:r:c:s:nh" o; do
 	case $o in
 	p) SHUNT=$OPTARG ;;
+	s) SHUNTD=$OPTARG ;;
+	n) ACCEL=0 ;;
 	d) DUR=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	*) sed -n '2,20p' "$0"; exit 2 ;;
 	esac
 done
+[ -n "$SHUNTD" ] || SHUNTD=$(dirname "$SHUNT")/../sockmap/shuntd
 for b in "$SHUNT" haproxy nginx wrk taskset; do
 	command -v "$b" >/dev/null || { echo "missing $b" >&2; exit 2; }
 done
 
+if [ "$ACCEL" = 1 ]; then
+	[ "$(id -u)" = 0 ] || { echo "accelerated variants need root (or -n)" >&2; exit 2; }
+	[ -x "$SHUNTD" ] || { echo "shuntd not found at $SHUNTD (-s PATH, or -n)" >&2; exit 2; }
+fi
+
 W=$(mktemp -d /tmp/shunt-proxy-bench.XXXXXX)
+chmod 755 "$W"
 pids=()
+CG=""
+SHUNTD_PID=""
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ -n "$SHUNTD_PID" ]; then
+		kill -TERM "$SHUNTD_PID" 2>/dev/null || true
+		wait "$SHUNTD_PID" 2>/dev/null || true
+	fi
+	if [ -n "$CG" ] && [ -d "$CG" ]; then
+		# every process of the run was waited for above; this only covers
+		# stragglers (e.g. nginx workers) that exit just after their master
+		for _ in $(seq 1 100); do
+			grep -q '^populated 0' "$CG/cgroup.events" && break
+			sleep 0.02
+		done
+		rmdir "$CG" || echo "warning: could not remove $CG" >&2
+	fi
 	rm -rf "$W"
 }
 trap cleanup EXIT
+
+# incg CMD...: exec CMD inside the accelerated cgroup (plain when -n). It
+# replaces the calling shell, so call it only in a subshell: `incg ... &`
+# or `$(incg ...)`; the pid of `incg ... &` is then CMD's own pid.
+incg() {
+	[ -z "$CG" ] || echo "$BASHPID" >"$CG/cgroup.procs"
+	exec "$@"
+}
+if [ "$ACCEL" = 1 ]; then
+	cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	CG="$cg2/shunt-proxy-bench-$$"
+	mkdir "$CG"
+	mkfifo "$W/ready"
+	"$SHUNTD" --cgroup "$CG" --pin-dir "/sys/fs/bpf/shunt-proxy-bench-$$" --ready-fd 3 \
+		3>"$W/ready" 2>"$W/shuntd.log" &
+	SHUNTD_PID=$!
+	read -r line <"$W/ready" || true
+	[ "$line" = ready ] || { cat "$W/shuntd.log" >&2; echo "shuntd did not start" >&2; exit 1; }
+fi
 
 BACK=127.0.0.2:18480
 P_SHUNT=18481
@@ -55,6 +105,8 @@ P_SHUNT1K=18482
 P_HAPROXY=18483
 P_NGINX=18484
 P_SHUNTALL=18485
+P_SHUNT_ACC=18486
+P_HAPROXY_ACC=18487
 
 # ---- backend nginx ----
 mkdir -p "$W/back" "$W/ngx"
@@ -72,7 +124,10 @@ http {
   server { listen $BACK; location / { return 200 "ok\n"; } }
 }
 EOF
-taskset -c 0 nginx -e stderr -p "$W/back" -c "$W/back/nginx.conf" &
+# The backend runs in the accelerated cgroup: its sockets join the sockhash
+# only when the connecting proxy's socket is tracked, so the plain proxies'
+# upstream legs stay plain TCP.
+incg taskset -c 0 nginx -e stderr -p "$W/back" -c "$W/back/nginx.conf" &
 pids+=($!)
 
 # ---- nginx as proxy ----
@@ -150,34 +205,49 @@ EOF
 
 taskset -c 1 "$SHUNT" --config "$W/shunt.json" --log-level warn &
 pid_shunt=$!
-pids+=($pid_shunt)
+pids+=("$pid_shunt")
 taskset -c 1 "$SHUNT" --config "$W/shunt1k.json" --log-level warn &
 pid_shunt1k=$!
-pids+=($pid_shunt1k)
+pids+=("$pid_shunt1k")
 taskset -c 1 "$SHUNT" --config "$W/shuntall.json" --log-level warn &
 pid_shuntall=$!
-pids+=($pid_shuntall)
+pids+=("$pid_shuntall")
 taskset -c 1 haproxy -f "$W/haproxy.cfg" -db &
 pid_haproxy=$!
-pids+=($pid_haproxy)
+pids+=("$pid_haproxy")
 taskset -c 1 nginx -e stderr -p "$W/ngx" -c "$W/ngx/nginx.conf" &
 pids+=($!)
+PORTS="$P_SHUNT $P_SHUNT1K $P_SHUNTALL $P_HAPROXY $P_NGINX"
+NAMES="shunt haproxy nginx shunt-1k shunt-all"
+if [ -n "$CG" ]; then
+	write_shunt_cfg $P_SHUNT_ACC "" >"$W/shunt-acc.json"
+	sed "s/127.0.0.1:$P_HAPROXY/127.0.0.1:$P_HAPROXY_ACC/" "$W/haproxy.cfg" >"$W/haproxy-acc.cfg"
+	incg taskset -c 1 "$SHUNT" --config "$W/shunt-acc.json" --log-level warn &
+	pid_shunt_acc=$!
+	pids+=("$pid_shunt_acc")
+	incg taskset -c 1 haproxy -f "$W/haproxy-acc.cfg" -db &
+	pid_haproxy_acc=$!
+	pids+=("$pid_haproxy_acc")
+	PORTS+=" $P_SHUNT_ACC $P_HAPROXY_ACC"
+	NAMES+=" shunt+acc haproxy+acc"
+fi
 
 wait_port() {
 	for _ in $(seq 1 100); do
-		curl -s -o /dev/null "http://$1/public/x" && return 0
+		curl -s -m 2 -o /dev/null "http://$1/public/x" && return 0
 		sleep 0.05 # startup only, not a measurement
 	done
 	echo "nothing answers on $1" >&2
 	exit 1
 }
-for p in $P_SHUNT $P_SHUNT1K $P_SHUNTALL $P_HAPROXY $P_NGINX; do wait_port 127.0.0.1:$p; done
+for p in $PORTS; do wait_port 127.0.0.1:$p; done
 # nginx proxy: the worker is a child of the master; measure the worker
 pid_nginx=$(pgrep -P "$(cat "$W/ngx/nginx.pid")" | head -1)
 
 # sanity: the policy is enforced by every proxy
-for p in $P_SHUNT $P_SHUNT1K $P_HAPROXY $P_NGINX; do
-	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/private")
+for p in $PORTS; do
+	[ "$p" != $P_SHUNTALL ] || continue
+	code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/private")
 	[ "$code" = 403 ] || { echo "port $p: /private gave $code, want 403" >&2; exit 1; }
 done
 
@@ -185,10 +255,10 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 declare -A RPS P99 CPU
-run_one() { # name port pid
+run_one() { # name port pid [incg]
 	local t0 t1 out rps p99 reqs
 	t0=$(cpu_ticks "$3")
-	out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$2/public/x")
+	out=$(${4:-} taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$2/public/x")
 	t1=$(cpu_ticks "$3")
 	rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
 	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -212,11 +282,15 @@ for r in $(seq 1 "$ROUNDS"); do
 	run_one nginx $P_NGINX "$pid_nginx"
 	run_one shunt-1k $P_SHUNT1K "$pid_shunt1k"
 	run_one shunt-all $P_SHUNTALL "$pid_shuntall"
+	if [ -n "$CG" ]; then
+		run_one shunt+acc $P_SHUNT_ACC "$pid_shunt_acc" incg
+		run_one haproxy+acc $P_HAPROXY_ACC "$pid_haproxy_acc" incg
+	fi
 done
 
 echo
 printf '%-9s %12s %12s %14s\n' proxy "req/s" "p99 ms" "cpu us/req"
-for n in shunt haproxy nginx shunt-1k shunt-all; do
+for n in $NAMES; do
 	printf '%-9s %12.0f %12.3f %14.2f\n' $n "$(median "${RPS[$n]}")" "$(median "${P99[$n]}")" \
 		"$(median "${CPU[$n]}")"
 done
@@ -234,3 +308,10 @@ awk -v a="$hs" -v b="$hh" -v c="$cs" -v d="$ch" -v e="$h1k" -v f="$hall" -v g="$
 	-v i="$p99s" -v j="$p99h" 'BEGIN {
 	printf "\nshunt/haproxy: req/s %.2fx (target >= 1.3x), cpu/req %.2fx (target <= 0.75x), p99 %.2fx (target <= 1x)\n", a / b, c / d, i / j
 	printf "1,000-rule policy vs allow-all: %+.1f%% req/s, %+.1f%% cpu/req (target within 2%%)\n", (e - f) / f * 100, (g - h) / h * 100 }'
+if [ -n "$CG" ]; then
+	awk -v a="$(median "${RPS[shunt+acc]}")" -v b="$hh" -v c="$(median "${CPU[shunt+acc]}")" -v d="$ch" \
+		-v i="$(median "${P99[shunt+acc]}")" -v j="$p99h" -v k="$(median "${RPS[haproxy+acc]}")" 'BEGIN {
+	printf "shunt+acc/haproxy: req/s %.2fx, cpu/req %.2fx, p99 %.2fx; haproxy+acc/haproxy: req/s %.2fx\n", a / b, c / d, i / j, k / b }'
+	echo "shuntd counters:"
+	"$(dirname "$SHUNTD")/shuntctl" --pin-dir "/sys/fs/bpf/shunt-proxy-bench-$$" status | sed -n '/counters:/,$p'
+fi
