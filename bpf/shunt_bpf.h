@@ -29,6 +29,18 @@
 #ifndef SHUNT_MAX_PORTS
 #define SHUNT_MAX_PORTS 1024 /* excluded ports */
 #endif
+#ifndef SHUNT_MAX_IDENTS
+#define SHUNT_MAX_IDENTS 16384 /* workload cgroups, and workload address blocks */
+#endif
+#ifndef SHUNT_MAX_L4
+#define SHUNT_MAX_L4 262144 /* compiled L3/L4 policy entries */
+#endif
+#ifndef SHUNT_MAX_ORIGDST
+#define SHUNT_MAX_ORIGDST 65536 /* captured connections remembered (LRU) */
+#endif
+#ifndef SHUNT_MAX_CG_DEPTH
+#define SHUNT_MAX_CG_DEPTH 16 /* cgroup ancestors searched for an identity */
+#endif
 
 /* Address families as the kernel numbers them (no magic numbers below). */
 #define SHUNT_AF_INET  2
@@ -103,6 +115,10 @@ enum shunt_counter {
 	SHUNT_CNT_MSG_UNTRACKED,    /* messages on sockets without keys */
 	SHUNT_CNT_SOCK_EVICTED,	    /* sockets that left the sockhash: plain TCP for good */
 	SHUNT_CNT_FALLBACK_PEER,    /* connections switched to TCP: the peer did */
+	SHUNT_CNT_CAPTURED_OUT,	    /* connect() rewritten to the pod's outbound proxy */
+	SHUNT_CNT_CAPTURED_IN,	    /* connect() rewritten to the destination's inbound proxy */
+	SHUNT_CNT_CONNECT_DENIED,   /* connect() refused by the L3/L4 policy (EPERM) */
+	SHUNT_CNT_ORIGDST_ANSWERED, /* SO_ORIGINAL_DST answered from shunt_origdst */
 	SHUNT_CNT__MAX,
 };
 
@@ -159,6 +175,95 @@ struct shunt_agent_info {
 	__u32 sockops_link_id;
 	__u32 pad;
 	char cgroup[SHUNT_AGENT_CGROUP_MAX];
+};
+
+/* ---- interception: connect() capture, L3/L4 policy, SO_ORIGINAL_DST ---- */
+
+/* shunt_capture_cfg.mode (shuntd --capture). */
+enum shunt_capture_mode {
+	SHUNT_CAPTURE_OFF = 0,	 /* no rewrite (the L4 policy still applies) */
+	SHUNT_CAPTURE_L7 = 1,	 /* capture only where the L4 verdict is "L7" */
+	SHUNT_CAPTURE_ISTIO = 2, /* capture every outbound connection, like Istio's iptables */
+};
+
+/* shunt_capture_cfg.flags */
+#define SHUNT_CAP_POLICY  (1u << 0) /* shunt_l4 holds the compiled L3/L4 policy: enforce it */
+#define SHUNT_CAP_INBOUND (1u << 1) /* rewrite connections to meshed pods to their inbound port */
+
+#define SHUNT_UID_NONE	  0xffffffffu
+
+/* Single entry of shunt_capture (array map, key 0), written by shuntd. */
+struct shunt_capture_cfg {
+	__u32 mode;	     /* enum shunt_capture_mode */
+	__u32 flags;	     /* SHUNT_CAP_* */
+	__u32 proxy_uid;     /* connections of this uid are the proxy's (SHUNT_UID_NONE: off) */
+	__u32 proxy_mark;    /* ... or of sockets with this SO_MARK (0: off) */
+	__u16 outbound_port; /* pod-local outbound listener (127.0.0.1 / ::1) */
+	__u16 inbound_port;  /* inbound listener on every meshed pod's address */
+	__u32 pad;
+};
+
+/* Identity of a cgroup (shunt_cg_ident, key = cgroup id) or of an address
+ * block (shunt_addr_ident, LPM trie, key = struct shunt_cidr_key). Identity
+ * numbers are those of config/include/shunt/l4.h (workload index + 1). */
+struct shunt_ident {
+	__u32 identity;
+	__u32 flags; /* SHUNT_IDENT_* */
+};
+#define SHUNT_IDENT_HAS	   (1u << 0) /* identity is set */
+#define SHUNT_IDENT_PROXY  (1u << 1) /* cgroup of a proxy: its connections are not captured */
+#define SHUNT_IDENT_MESHED (1u << 2) /* workload with a sidecar (inbound listener) */
+
+#define SHUNT_IDENT_WORLD  0u	       /* no known workload */
+#define SHUNT_IDENT_ANY	   0xffffffffu /* wildcard source in shunt_l4 */
+
+/* shunt_l4 key: lookup order (src,dst,port), (ANY,dst,port), (src,dst,0),
+ * (ANY,dst,0), none = allow; as shunt_l4_lookup() in config/.../l4.h. */
+struct shunt_l4_key {
+	__u32 src;
+	__u32 dst;
+	__u16 port; /* host order; 0 = every port without its own entry */
+	__u16 pad;
+};
+/* shunt_l4 value (__u32): same numbers as enum shunt_l4_verdict. */
+#define SHUNT_L4V_ALLOW 0
+#define SHUNT_L4V_DENY	1
+#define SHUNT_L4V_L7	2
+
+/* shunt_icpt_ports value: per destination port, host order. */
+#define SHUNT_PORT_NO_OUTBOUND (1u << 0) /* never captured to the outbound listener */
+#define SHUNT_PORT_NO_INBOUND  (1u << 1) /* never captured to the inbound listener */
+
+/* Original destination of a captured connection. Address in network order
+ * (IPv4 in ip[0]), port in host order. */
+struct shunt_orig_dst {
+	__u32 ip[4];
+	__u16 family; /* SHUNT_AF_INET / SHUNT_AF_INET6 */
+	__u16 port;
+	__u32 pad;
+};
+
+/* What cgroup/connect4|6 does with one connect(). */
+enum shunt_capture_action {
+	SHUNT_ACT_PASS = 0,	/* leave it alone */
+	SHUNT_ACT_DENY = 1,	/* refuse: connect() fails with EPERM */
+	SHUNT_ACT_OUTBOUND = 2, /* rewrite to loopback:outbound_port */
+	SHUNT_ACT_INBOUND = 3,	/* rewrite the port to inbound_port (same address) */
+};
+
+/* Everything the decision needs, gathered by the BPF program from its maps. */
+struct shunt_capture_in {
+	__u32 src_identity; /* SHUNT_IDENT_WORLD when !src_known */
+	__u32 dst_identity; /* SHUNT_IDENT_WORLD when !dst_known */
+	__u32 verdict;	    /* SHUNT_L4V_* from shunt_l4 (ALLOW when no entry) */
+	__u32 port_flags;   /* SHUNT_PORT_* of the destination port */
+	__u16 dst_port;	    /* host order */
+	__u8 src_known;	    /* the connecting cgroup belongs to a workload */
+	__u8 dst_known;	    /* the destination address belongs to a workload */
+	__u8 dst_meshed;    /* ... which has a sidecar */
+	__u8 dst_loopback;  /* 127/8, ::1 */
+	__u8 is_proxy;	    /* the connecting process is a proxy (uid, cgroup or mark) */
+	__u8 pad;
 };
 
 /* ---- pure helpers, shared by BPF and the userspace unit tests ---- */
@@ -288,6 +393,61 @@ SHUNT_INLINE int shunt_small_write_step(struct shunt_conn *c, __u32 size, __u32 
 	c->run_msgs = 0;
 	c->run_bytes = 0;
 	return small;
+}
+
+/*
+ * The shunt_l4 keys to try for (src, dst, port), in the order of
+ * shunt_l4_lookup() (config/include/shunt/l4.h): the first one present
+ * decides; none present = allow.
+ */
+#define SHUNT_L4_CANDIDATES 4
+SHUNT_INLINE void shunt_l4_candidate(struct shunt_l4_key *k, int i, __u32 src, __u32 dst,
+				     __u16 port)
+{
+	k->src = (i & 1) ? SHUNT_IDENT_ANY : src;
+	k->dst = dst;
+	k->port = (i & 2) ? 0 : port;
+	k->pad = 0;
+}
+
+/*
+ * The connect() decision (pure; table-tested in userspace).
+ *  1. loopback destinations and connections inside one workload (a sidecar
+ *     talking to its own app) are left alone: no policy, no capture;
+ *  2. the L3/L4 verdict DENY refuses the connection (when policy is on);
+ *  3. capture: an app's connection goes to its pod's outbound listener when
+ *     mode is ISTIO (port not excluded) or the verdict is L7; a proxy's
+ *     connection (or one from a source without sidecar) to a meshed pod goes
+ *     to that pod's inbound listener under the same conditions. The listener
+ *     ports themselves are never captured, so there is no loop.
+ */
+SHUNT_INLINE int shunt_capture_decide(const struct shunt_capture_cfg *cfg,
+				      const struct shunt_capture_in *in)
+{
+	int want;
+
+	if (in->dst_loopback)
+		return SHUNT_ACT_PASS;
+	if (in->src_known && in->dst_known && in->src_identity == in->dst_identity)
+		return SHUNT_ACT_PASS;
+	if ((cfg->flags & SHUNT_CAP_POLICY) && in->verdict == SHUNT_L4V_DENY)
+		return SHUNT_ACT_DENY;
+	if (cfg->mode == SHUNT_CAPTURE_OFF)
+		return SHUNT_ACT_PASS;
+	if (in->dst_port == cfg->outbound_port || in->dst_port == cfg->inbound_port)
+		return SHUNT_ACT_PASS;
+	if (in->is_proxy || !in->src_known) {
+		if (!(cfg->flags & SHUNT_CAP_INBOUND) || !in->dst_meshed ||
+		    (in->port_flags & SHUNT_PORT_NO_INBOUND))
+			return SHUNT_ACT_PASS;
+		want = cfg->mode == SHUNT_CAPTURE_ISTIO || in->verdict == SHUNT_L4V_L7;
+		return want ? SHUNT_ACT_INBOUND : SHUNT_ACT_PASS;
+	}
+	if (cfg->mode == SHUNT_CAPTURE_ISTIO)
+		want = !(in->port_flags & SHUNT_PORT_NO_OUTBOUND);
+	else
+		want = in->verdict == SHUNT_L4V_L7;
+	return want ? SHUNT_ACT_OUTBOUND : SHUNT_ACT_PASS;
 }
 
 #endif /* SHUNT_BPF_H */

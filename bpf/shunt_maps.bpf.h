@@ -67,6 +67,73 @@ struct {
 	__type(value, __u32);
 } shunt_ports SEC(".maps");
 
+/* ---- interception (connect4/connect6/getsockopt; sockops bridges) ---- */
+
+/* Capture mode and listener ports (key 0); written by shuntd, read by connect4/6. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shunt_capture_cfg);
+} shunt_capture SEC(".maps");
+
+/* cgroup id -> workload identity / proxy flag; written by shuntd from
+ * workloads[].cgroups and --proxy-cgroup, read by connect4/6 (source identity). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SHUNT_MAX_IDENTS);
+	__type(key, __u64);
+	__type(value, struct shunt_ident);
+} shunt_cg_ident SEC(".maps");
+
+/* address block -> workload identity; written by shuntd from workloads[].addresses,
+ * read by connect4/6 (destination identity). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SHUNT_MAX_IDENTS);
+	__type(key, struct shunt_cidr_key);
+	__type(value, struct shunt_ident);
+} shunt_addr_ident SEC(".maps");
+
+/* Compiled L3/L4 policy (value SHUNT_L4V_*); written by shuntd
+ * (shunt_policy_l4_entries), read by connect4/6. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* sized for big meshes, mostly empty */
+	__uint(max_entries, SHUNT_MAX_L4);
+	__type(key, struct shunt_l4_key);
+	__type(value, __u32);
+} shunt_l4 SEC(".maps");
+
+/* Destination port -> SHUNT_PORT_* exclusions; written by shuntd, read by connect4/6. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_PORTS);
+	__type(key, __u16);
+	__type(value, __u32);
+} shunt_icpt_ports SEC(".maps");
+
+/* Socket cookie of a captured connecting socket -> original destination;
+ * written by connect4/6, moved to shunt_origdst by sockops at ESTABLISHED. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHUNT_MAX_ORIGDST / 4); /* only between connect() and ESTABLISHED */
+	__type(key, __u64);
+	__type(value, struct shunt_orig_dst);
+} shunt_origdst_ck SEC(".maps");
+
+/* Connecting socket's own key (4-tuple, netns for loopback) -> original
+ * destination; written by sockops (ACTIVE_ESTABLISHED, deleted at close),
+ * read by getsockopt on the accepted socket under the mirrored key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHUNT_MAX_ORIGDST);
+	__type(key, struct shunt_sock_key);
+	__type(value, struct shunt_orig_dst);
+} shunt_origdst SEC(".maps");
+
 static __always_inline void shunt_count(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&shunt_counters, &idx);

@@ -256,22 +256,107 @@ static __always_inline void on_segment(struct bpf_sock_ops *skops)
 	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+/* The socket's own key from the sockops ctx (netns cookie for loopback). */
+static __always_inline void own_key(struct bpf_sock_ops *skops, struct shunt_sock_key *k)
+{
+	__u32 lip[4] = {}, rip[4] = {}, lport, rport;
+	__u32 family = skops->family;
+
+	if (family == SHUNT_AF_INET) {
+		CTX_LOAD(lip[0], skops->local_ip4);
+		CTX_LOAD(rip[0], skops->remote_ip4);
+	} else {
+		CTX_LOAD(lip[0], skops->local_ip6[0]);
+		CTX_LOAD(lip[1], skops->local_ip6[1]);
+		CTX_LOAD(lip[2], skops->local_ip6[2]);
+		CTX_LOAD(lip[3], skops->local_ip6[3]);
+		CTX_LOAD(rip[0], skops->remote_ip6[0]);
+		CTX_LOAD(rip[1], skops->remote_ip6[1]);
+		CTX_LOAD(rip[2], skops->remote_ip6[2]);
+		CTX_LOAD(rip[3], skops->remote_ip6[3]);
+	}
+	CTX_LOAD(lport, skops->local_port);
+	CTX_LOAD(rport, skops->remote_port);
+	if (shunt_key_fill(k, family, lip, rip, (__u16)lport, remote_port_host(rport)))
+		k->netns = bpf_get_netns_cookie(skops);
+}
+
+/*
+ * Original-destination bridge: connect4/6 remembered a captured socket's
+ * original destination under its cookie; now that its 4-tuple is known (and
+ * before the peer's accept() can return: the server side is created by our
+ * ACK, sent after this callback), file it under the socket's own key, where
+ * getsockopt on the accepted socket finds it by the mirrored key. Deleted
+ * when the accepted socket closes (watch_orig_dst).
+ */
+static __always_inline void record_orig_dst(struct bpf_sock_ops *skops)
+{
+	struct shunt_orig_dst *o;
+	struct shunt_sock_key k;
+	__u64 cookie;
+	__u32 family = skops->family;
+
+	if (family != SHUNT_AF_INET && family != SHUNT_AF_INET6)
+		return;
+	cookie = bpf_get_socket_cookie(skops);
+	o = bpf_map_lookup_elem(&shunt_origdst_ck, &cookie);
+	if (!o)
+		return;
+	own_key(skops, &k);
+	if (bpf_map_update_elem(&shunt_origdst, &k, o, BPF_ANY))
+		shunt_count(SHUNT_CNT_SOCK_ERRORS, 1);
+	bpf_map_delete_elem(&shunt_origdst_ck, &cookie);
+}
+
+/* The accepted end of a captured connection: watch for its close, when the
+ * entry is dropped (not at the client's close: a client may connect, send and
+ * close before the proxy has accepted and asked). LRU bounds the rest. */
+static __always_inline void watch_orig_dst(struct bpf_sock_ops *skops)
+{
+	struct shunt_sock_key k, m;
+	__u32 family = skops->family;
+
+	if (family != SHUNT_AF_INET && family != SHUNT_AF_INET6)
+		return;
+	own_key(skops, &k);
+	shunt_key_mirror(&k, &m);
+	if (bpf_map_lookup_elem(&shunt_origdst, &m))
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							 BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void forget_orig_dst(struct bpf_sock_ops *skops)
+{
+	struct shunt_sock_key k, m;
+	__u32 family = skops->family;
+
+	if (family != SHUNT_AF_INET && family != SHUNT_AF_INET6)
+		return;
+	own_key(skops, &k);
+	shunt_key_mirror(&k, &m);
+	bpf_map_delete_elem(&shunt_origdst, &m);
+}
+
 SEC("sockops")
 int shunt_sockops(struct bpf_sock_ops *skops)
 {
 	switch (skops->op) {
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		record_orig_dst(skops);
 		track(skops, 1);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		track(skops, 0);
+		watch_orig_dst(skops);
 		break;
 	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
 		on_segment(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] == BPF_TCP_CLOSE)
+		if (skops->args[1] == BPF_TCP_CLOSE) {
 			untrack(skops);
+			forget_orig_dst(skops);
+		}
 		break;
 	default:
 		break;

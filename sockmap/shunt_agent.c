@@ -19,15 +19,29 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "connect4.skel.h"
+#include "connect6.skel.h"
+#include "getsockopt.skel.h"
 #include "sk_msg.skel.h"
 #include "sockops.skel.h"
 
-#define MAX_PINS 16
+#define MAX_PINS 32
+
+/* Interception links, in attach order (getsockopt first: a captured
+ * connection is always answerable) and pinned under these names. */
+enum { ICPT_GETSOCKOPT = 0, ICPT_CONNECT4, ICPT_CONNECT6, ICPT__N };
+static const char *const icpt_pin[ICPT__N] = {SHUNT_PIN_LINK_GETSOCKOPT, SHUNT_PIN_LINK_CONNECT4,
+					      SHUNT_PIN_LINK_CONNECT6};
 
 struct shunt_agent {
 	struct sockops *so;
 	struct sk_msg *sm;
 	struct bpf_link *link; /* sockops -> cgroup */
+	struct connect4 *c4;   /* interception (only when shunt_opts_intercept()) */
+	struct connect6 *c6;
+	struct getsockopt *gs;
+	struct bpf_link *icpt_links[ICPT__N];
+	bool icpt;
 	int cgroup_fd;
 	int agent_fd; /* shunt_agent map, created here */
 	bool sk_msg_attached;
@@ -42,6 +56,7 @@ struct shunt_agent {
 /* State pinned by an earlier agent, being replaced. */
 struct old_state {
 	int config, link, prog, sockhash;
+	int icpt[ICPT__N]; /* interception links (-1: none) */
 };
 
 /* ---------------------------------------------------------------- checks */
@@ -197,6 +212,11 @@ static void old_state_close(struct old_state *o)
 	if (o->sockhash >= 0)
 		close(o->sockhash);
 	o->config = o->link = o->prog = o->sockhash = -1;
+	for (int i = 0; i < ICPT__N; i++) {
+		if (o->icpt[i] >= 0)
+			close(o->icpt[i]);
+		o->icpt[i] = -1;
+	}
 }
 
 /* Returns 1 when old pinned state exists (fds opened), 0 when none. */
@@ -214,6 +234,11 @@ static int old_state_open(const char *ver_dir, struct old_state *o)
 		o->prog = -1;
 	if (o->sockhash < 0)
 		o->sockhash = -1;
+	for (int i = 0; i < ICPT__N; i++) {
+		o->icpt[i] = obj_get(ver_dir, icpt_pin[i]);
+		if (o->icpt[i] < 0)
+			o->icpt[i] = -1;
+	}
 	return o->config >= 0 || o->link >= 0 || o->prog >= 0 || o->sockhash >= 0;
 }
 
@@ -253,6 +278,10 @@ static void old_state_drain(struct old_state *o)
 /* Old sockops detached, old pins removed. */
 static void old_state_remove(struct old_state *o, const char *ver_dir)
 {
+	for (int i = ICPT__N - 1; i >= 0; i--)
+		if (o->icpt[i] >= 0 && bpf_link_detach(o->icpt[i]))
+			fprintf(stderr, "shuntd: failed to detach previous %s: %s\n", icpt_pin[i],
+				strerror(errno));
 	if (o->link >= 0 && bpf_link_detach(o->link))
 		fprintf(stderr, "shuntd: failed to detach previous sockops link: %s\n",
 			strerror(errno));
@@ -387,11 +416,154 @@ cleanup:
 	return err;
 }
 
+static int key_cmp_size;
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, (size_t)key_cmp_size);
+}
+
+/*
+ * Make map fd hold exactly the n (key, value) records of recs (stride bytes
+ * each, key first, value at val_off): new values are written first, then keys
+ * that are no longer wanted are deleted, so no wanted entry is ever missing.
+ */
+static int sync_map(int fd, const void *recs, size_t n, size_t stride, size_t key_size,
+		    size_t val_off)
+{
+	const char *r = recs;
+	char *keys = NULL, *cur = NULL, *prev = NULL, *sorted = NULL;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, r + i * stride, r + i * stride + val_off, BPF_ANY))
+			return -errno;
+	sorted = malloc(n * key_size + 1);
+	cur = malloc(key_size);
+	keys = malloc(key_size);
+	if (!sorted || !cur || !keys) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++)
+		memcpy(sorted + i * key_size, r + i * stride, key_size);
+	key_cmp_size = (int)key_size;
+	qsort(sorted, n, key_size, key_cmp);
+	/* deleting while iterating restarts the walk at the first key */
+	while (bpf_map_get_next_key(fd, prev, cur) == 0) {
+		if (!bsearch(cur, sorted, n, key_size, key_cmp)) {
+			if (bpf_map_delete_elem(fd, cur) == 0) {
+				prev = NULL;
+				continue;
+			}
+		}
+		memcpy(keys, cur, key_size);
+		prev = keys;
+	}
+cleanup:
+	free(sorted);
+	free(cur);
+	free(keys);
+	return err;
+}
+
+/* Interception maps: capture config, port exclusions, identities, L4 policy. */
+static int fill_icpt(struct shunt_agent *a, const struct shunt_opts *o)
+{
+	static const struct shunt_icpt_tables none;
+	const struct shunt_icpt_tables *t = o->tables ? o->tables : &none;
+	struct shunt_capture_cfg cfg;
+	struct {
+		__u16 port;
+		__u16 pad;
+		__u32 flags;
+	} ports[2 * SHUNT_OPTS_MAX_LIST + SHUNT_ISTIO_N_EXCLUDED];
+	struct shunt_icpt_cg *cg = NULL;
+	size_t np = 0, ncg = 0, i;
+	__u32 zero = 0;
+	int err;
+
+	/* ports: every port named anywhere, with its flags */
+	for (i = 0; i < SHUNT_ISTIO_N_EXCLUDED + o->n_excl_out + o->n_excl_in; i++) {
+		size_t k = i - SHUNT_ISTIO_N_EXCLUDED;
+		__u16 p = i < SHUNT_ISTIO_N_EXCLUDED ? shunt_istio_excluded_ports[i]
+			  : k < o->n_excl_out	     ? o->excl_out[k]
+						     : o->excl_in[k - o->n_excl_out];
+		__u32 f = shunt_icpt_port_flags(o, p);
+		size_t j;
+
+		for (j = 0; j < np && ports[j].port != p; j++)
+			;
+		if (!f || j < np)
+			continue;
+		ports[np].port = p;
+		ports[np].pad = 0;
+		ports[np].flags = f;
+		np++;
+	}
+	err = sync_map(bpf_map__fd(a->so->maps.shunt_icpt_ports), ports, np, sizeof(ports[0]),
+		       sizeof(__u16), offsetof(typeof(ports[0]), flags));
+	if (err)
+		return err;
+	/* cgroups: the workloads' (from the config) plus the proxy cgroups */
+	cg = calloc(t->n_cg + o->n_proxy_cgroups + 1, sizeof(*cg));
+	if (!cg)
+		return -ENOMEM;
+	for (i = 0; i < t->n_cg; i++)
+		cg[ncg++] = t->cg[i];
+	for (i = 0; i < o->n_proxy_cgroups; i++) {
+		struct stat st;
+		size_t j;
+
+		if (stat(o->proxy_cgroups[i], &st)) {
+			err = -errno;
+			fprintf(stderr, "shuntd: --proxy-cgroup %s: %s\n", o->proxy_cgroups[i],
+				strerror(-err));
+			goto cleanup;
+		}
+		for (j = 0; j < ncg && cg[j].cgroup_id != st.st_ino; j++)
+			;
+		if (j == ncg) {
+			cg[ncg].cgroup_id = st.st_ino; /* cgroup v2 id == inode number */
+			ncg++;
+		}
+		cg[j].v.flags |= SHUNT_IDENT_PROXY;
+	}
+	err = sync_map(bpf_map__fd(a->so->maps.shunt_cg_ident), cg, ncg, sizeof(*cg), sizeof(__u64),
+		       offsetof(struct shunt_icpt_cg, v));
+	if (!err)
+		err = sync_map(bpf_map__fd(a->so->maps.shunt_addr_ident), t->addr, t->n_addr,
+			       sizeof(*t->addr), sizeof(struct shunt_cidr_key),
+			       offsetof(struct shunt_icpt_addr, v));
+	if (!err)
+		err = sync_map(bpf_map__fd(a->so->maps.shunt_l4), t->l4, t->n_l4, sizeof(*t->l4),
+			       sizeof(struct shunt_l4_key),
+			       offsetof(struct shunt_icpt_l4, verdict));
+	if (err)
+		goto cleanup;
+	/* last: the mode that makes the programs use the tables */
+	shunt_capture_cfg_from_opts(o, &cfg);
+	if (bpf_map_update_elem(bpf_map__fd(a->so->maps.shunt_capture), &zero, &cfg, BPF_ANY))
+		err = -errno;
+cleanup:
+	free(cg);
+	return err;
+}
+
 int shunt_agent_set_policy(struct shunt_agent *a, const struct shunt_opts *o)
 {
 	int err = fill_maps(a, o);
 
-	return err ? err : prune_maps(a, o);
+	if (!err)
+		err = prune_maps(a, o);
+	if (!err)
+		err = fill_icpt(a, o);
+	return err;
+}
+
+bool shunt_agent_intercepting(const struct shunt_agent *a)
+{
+	return a->icpt;
 }
 
 static __u32 prog_id(int fd)
@@ -501,6 +673,30 @@ static int old_agent_info(const char *ver_dir, struct shunt_agent_info *info)
 	return err;
 }
 
+/* One set of maps: hand the sockops object's maps to obj by name. */
+static int reuse_maps(struct shunt_agent *a, struct bpf_object *obj)
+{
+	struct bpf_map *m;
+	int err;
+
+	bpf_object__for_each_map (m, obj) {
+		struct bpf_map *src;
+
+		if (bpf_map__is_internal(m))
+			continue;
+		src = bpf_object__find_map_by_name(a->so->obj, bpf_map__name(m));
+		if (!src) {
+			fprintf(stderr, "shuntd: map %s missing in sockops object\n",
+				bpf_map__name(m));
+			return -ENOENT;
+		}
+		err = bpf_map__reuse_fd(m, bpf_map__fd(src));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* Open both skeletons; with adopt, the maps are the pinned ones of a previous
  * agent (same layout version). Loads nothing on failure paths it cannot undo. */
 static int open_and_load(struct shunt_agent *a, bool adopt)
@@ -532,23 +728,72 @@ static int open_and_load(struct shunt_agent *a, bool adopt)
 	a->sm = sk_msg__open();
 	if (!a->sm)
 		return -errno;
-	/* one set of maps: hand the sockops object's maps to sk_msg by name */
-	bpf_object__for_each_map (m, a->sm->obj) {
-		struct bpf_map *src;
+	err = reuse_maps(a, a->sm->obj);
+	if (!err)
+		err = sk_msg__load(a->sm);
+	if (err || !a->icpt)
+		return err;
+	a->c4 = connect4__open();
+	a->c6 = connect6__open();
+	a->gs = getsockopt__open();
+	if (!a->c4 || !a->c6 || !a->gs)
+		return -errno ? -errno : -ENOMEM;
+	err = reuse_maps(a, a->c4->obj);
+	if (!err)
+		err = connect4__load(a->c4);
+	if (!err)
+		err = reuse_maps(a, a->c6->obj);
+	if (!err)
+		err = connect6__load(a->c6);
+	if (!err)
+		err = reuse_maps(a, a->gs->obj);
+	if (!err)
+		err = getsockopt__load(a->gs);
+	return err;
+}
 
-		if (bpf_map__is_internal(m))
-			continue;
-		src = bpf_object__find_map_by_name(a->so->obj, bpf_map__name(m));
-		if (!src) {
-			fprintf(stderr, "shuntd: sk_msg map %s missing in sockops object\n",
-				bpf_map__name(m));
-			return -ENOENT;
+static void icpt_destroy(struct shunt_agent *a)
+{
+	connect4__destroy(a->c4);
+	connect6__destroy(a->c6);
+	getsockopt__destroy(a->gs);
+	a->c4 = NULL;
+	a->c6 = NULL;
+	a->gs = NULL;
+}
+
+static struct bpf_program *icpt_prog(struct shunt_agent *a, int i)
+{
+	switch (i) {
+	case ICPT_GETSOCKOPT:
+		return a->gs->progs.shunt_getsockopt;
+	case ICPT_CONNECT4:
+		return a->c4->progs.shunt_connect4;
+	default:
+		return a->c6->progs.shunt_connect6;
+	}
+}
+
+/* Attach the interception programs (bpf_link: multi-attach) and pin the links. */
+static int icpt_attach(struct shunt_agent *a, const char *cgroup)
+{
+	int i, err;
+
+	for (i = 0; i < ICPT__N; i++) {
+		if (a->icpt_links[i])
+			continue; /* adopted */
+		a->icpt_links[i] = bpf_program__attach_cgroup(icpt_prog(a, i), a->cgroup_fd);
+		if (!a->icpt_links[i]) {
+			err = -errno;
+			fprintf(stderr, "shuntd: failed to attach %s to %s: %s\n", icpt_pin[i],
+				cgroup, strerror(-err));
+			return err;
 		}
-		err = bpf_map__reuse_fd(m, bpf_map__fd(src));
+		err = pin_fd_record(a, bpf_link__fd(a->icpt_links[i]), icpt_pin[i]);
 		if (err)
 			return err;
 	}
-	return sk_msg__load(a->sm);
+	return 0;
 }
 
 static void agent_free(struct shunt_agent *a)
@@ -560,6 +805,13 @@ static void agent_free(struct shunt_agent *a)
 			fprintf(stderr, "shuntd: failed to unpin %s: %s\n", a->pins[i],
 				strerror(errno));
 	a->n_pins = 0;
+	/* interception first: no new capture while the rest goes away */
+	for (i = ICPT__N - 1; i >= 0; i--) {
+		if (!a->icpt_links[i])
+			continue;
+		bpf_link__detach(a->icpt_links[i]);
+		bpf_link__destroy(a->icpt_links[i]);
+	}
 	if (a->link) {
 		bpf_link__detach(a->link);
 		bpf_link__destroy(a->link);
@@ -571,6 +823,7 @@ static void agent_free(struct shunt_agent *a)
 		close(a->agent_fd);
 	if (a->cgroup_fd >= 0)
 		close(a->cgroup_fd);
+	icpt_destroy(a);
 	sk_msg__destroy(a->sm);
 	sockops__destroy(a->so);
 	/* the versioned dir holds only shunt's pins (ours, or a replaced agent's,
@@ -649,6 +902,28 @@ static int adopt_finish(struct shunt_agent *a, const struct shunt_opts *o, const
 		if (!err)
 			err = pin_fd_record(a, a->agent_fd, SHUNT_PIN_AGENT_MAP);
 	}
+	/* interception links: switch adopted ones to our programs, drop unwanted ones */
+	for (int i = 0; !err && i < ICPT__N; i++) {
+		if (old->icpt[i] < 0)
+			continue;
+		if (pin_path(path, sizeof(path), a->ver_dir, icpt_pin[i]))
+			return -ENAMETOOLONG;
+		if (!a->icpt) {
+			bpf_link_detach(old->icpt[i]);
+			unlink(path);
+			continue;
+		}
+		a->icpt_links[i] = bpf_link__open(path);
+		if (!a->icpt_links[i]) {
+			err = -errno;
+			break;
+		}
+		err = bpf_link__update_program(a->icpt_links[i], icpt_prog(a, i));
+		if (!err)
+			err = record_existing(a, icpt_pin[i]);
+	}
+	if (!err && a->icpt)
+		err = icpt_attach(a, cgroup);
 	old_state_close(old);
 	if (!err)
 		fprintf(stderr,
@@ -660,7 +935,7 @@ static int adopt_finish(struct shunt_agent *a, const struct shunt_opts *o, const
 
 int shunt_agent_start(const struct shunt_opts *o, struct shunt_agent **out)
 {
-	struct old_state old = {-1, -1, -1, -1};
+	struct old_state old = {-1, -1, -1, -1, {-1, -1, -1}};
 	struct shunt_agent_info oldinfo = {0};
 	struct shunt_agent *a;
 	char cgroot[PATH_MAX];
@@ -673,6 +948,7 @@ int shunt_agent_start(const struct shunt_opts *o, struct shunt_agent **out)
 		return -ENOMEM;
 	a->cgroup_fd = -1;
 	a->agent_fd = -1;
+	a->icpt = shunt_opts_intercept(o);
 	if (!cgroup) {
 		err = shunt_cgroup2_root(cgroot, sizeof(cgroot));
 		if (err) {
@@ -721,6 +997,7 @@ int shunt_agent_start(const struct shunt_opts *o, struct shunt_agent **out)
 	if (err && adopt) {
 		fprintf(stderr, "shuntd: cannot adopt the pinned maps (%s): replacing them\n",
 			strerror(-err));
+		icpt_destroy(a);
 		sk_msg__destroy(a->sm);
 		sockops__destroy(a->so);
 		a->sm = NULL;
@@ -779,6 +1056,11 @@ int shunt_agent_start(const struct shunt_opts *o, struct shunt_agent **out)
 		old_state_remove(&old, a->ver_dir);
 		a->adopted_dirs = true;
 	}
+	if (a->icpt) {
+		err = icpt_attach(a, cgroup);
+		if (err)
+			goto cleanup;
+	}
 
 	err = pin_maps(a);
 	if (!err)
@@ -836,20 +1118,39 @@ int shunt_agent_conns_fd(const struct shunt_agent *a)
 
 /* ------------------------------------------------------------ pinned */
 
+#define PINNED_FDS(p)                                                                              \
+	{                                                                                          \
+		&(p)->counters, &(p)->conns, &(p)->config, &(p)->agent, &(p)->sockhash,            \
+			&(p)->link, &(p)->prog, &(p)->ports, &(p)->cidrs, &(p)->capture, &(p)->l4, \
+			&(p)->cg_ident, &(p)->addr_ident, &(p)->link_connect4                      \
+	}
+static const char *const pinned_names[] = {
+	"shunt_counters",
+	"shunt_conns",
+	"shunt_config",
+	SHUNT_PIN_AGENT_MAP,
+	"shunt_sockhash",
+	SHUNT_PIN_LINK_SOCKOPS,
+	SHUNT_PIN_PROG_SK_MSG,
+	"shunt_ports",
+	"shunt_cidrs",
+	"shunt_capture",
+	"shunt_l4",
+	"shunt_cg_ident",
+	"shunt_addr_ident",
+	SHUNT_PIN_LINK_CONNECT4,
+};
+
 int shunt_pinned_open(const char *pin_dir, struct shunt_pinned *p)
 {
 	char ver[PATH_MAX];
-	int *fds[] = {&p->counters, &p->conns, &p->config, &p->agent, &p->sockhash,
-		      &p->link,	    &p->prog,  &p->ports,  &p->cidrs};
-	const char *names[] = {"shunt_counters",      "shunt_conns",	"shunt_config",
-			       SHUNT_PIN_AGENT_MAP,   "shunt_sockhash", SHUNT_PIN_LINK_SOCKOPS,
-			       SHUNT_PIN_PROG_SK_MSG, "shunt_ports",	"shunt_cidrs"};
+	int *fds[] = PINNED_FDS(p);
 	size_t i;
 
 	if (pin_path(ver, sizeof(ver), pin_dir, SHUNT_PIN_VERSION))
 		return -ENAMETOOLONG;
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		*fds[i] = obj_get(ver, names[i]);
+		*fds[i] = obj_get(ver, pinned_names[i]);
 		if (*fds[i] < 0)
 			*fds[i] = -1;
 	}
@@ -862,8 +1163,7 @@ int shunt_pinned_open(const char *pin_dir, struct shunt_pinned *p)
 
 void shunt_pinned_close(struct shunt_pinned *p)
 {
-	int *fds[] = {&p->counters, &p->conns, &p->config, &p->agent, &p->sockhash,
-		      &p->link,	    &p->prog,  &p->ports,  &p->cidrs};
+	int *fds[] = PINNED_FDS(p);
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -871,6 +1171,27 @@ void shunt_pinned_close(struct shunt_pinned *p)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+}
+
+int shunt_map_count(int fd, size_t key_size)
+{
+	char *k = malloc(key_size), *prev = malloc(key_size);
+	bool first = true;
+	int n = 0;
+
+	if (!k || !prev) {
+		n = -ENOMEM;
+		goto cleanup;
+	}
+	while (bpf_map_get_next_key(fd, first ? NULL : prev, k) == 0) {
+		memcpy(prev, k, key_size);
+		first = false;
+		n++;
+	}
+cleanup:
+	free(k);
+	free(prev);
+	return n;
 }
 
 int shunt_counters_read(int fd, uint64_t out[SHUNT_CNT__MAX])

@@ -8,18 +8,24 @@
  *   shunt_config, shunt_cidrs, shunt_ports, shunt_agent  (maps)
  *   <pin-dir>/v1/link_sockops                            (cgroup bpf_link)
  *   <pin-dir>/v1/prog_sk_msg                             (attached to the sockhash)
+ *   <pin-dir>/v1/link_{getsockopt,connect4,connect6}     (interception, when enabled)
+ *   <pin-dir>/v1/shunt_{capture,cg_ident,addr_ident,l4,icpt_ports,origdst_ck,origdst}
  */
 #ifndef SHUNT_SOCKMAP_AGENT_H
 #define SHUNT_SOCKMAP_AGENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "shunt_opts.h"
 
-#define SHUNT_PIN_LINK_SOCKOPS "link_sockops"
-#define SHUNT_PIN_PROG_SK_MSG  "prog_sk_msg"
-#define SHUNT_PIN_AGENT_MAP    "shunt_agent"
+#define SHUNT_PIN_LINK_SOCKOPS	  "link_sockops"
+#define SHUNT_PIN_PROG_SK_MSG	  "prog_sk_msg"
+#define SHUNT_PIN_LINK_CONNECT4	  "link_connect4"
+#define SHUNT_PIN_LINK_CONNECT6	  "link_connect6"
+#define SHUNT_PIN_LINK_GETSOCKOPT "link_getsockopt"
+#define SHUNT_PIN_AGENT_MAP	  "shunt_agent"
 
 struct shunt_agent;
 
@@ -64,6 +70,9 @@ int shunt_agent_stop(struct shunt_agent *a);
  * stale ones are removed. Existing connections keep their state. */
 int shunt_agent_set_policy(struct shunt_agent *a, const struct shunt_opts *o);
 
+/* Is the interception (connect4/6 + getsockopt) attached? */
+bool shunt_agent_intercepting(const struct shunt_agent *a);
+
 /* Map fds of a running agent (for counters and tests). */
 int shunt_agent_counters_fd(const struct shunt_agent *a);
 int shunt_agent_conns_fd(const struct shunt_agent *a);
@@ -72,7 +81,11 @@ int shunt_agent_conns_fd(const struct shunt_agent *a);
 
 struct shunt_pinned {
 	int counters, conns, config, agent, sockhash, link, prog, ports, cidrs;
+	int capture, l4, cg_ident, addr_ident, link_connect4; /* interception */
 };
+
+/* Number of entries of a (hash/trie) map, or -errno. */
+int shunt_map_count(int fd, size_t key_size);
 
 /* Opens <pin_dir>/v1/...; missing objects get fd -1. -ENOENT when no shunt state is pinned. */
 int shunt_pinned_open(const char *pin_dir, struct shunt_pinned *p);

@@ -32,7 +32,18 @@ static const struct {
 				    "sockets that left the sockhash (plain TCP for good)"},
 	[SHUNT_CNT_FALLBACK_PEER] = {"fallback_peer",
 				     "connections that fell back to TCP: the peer did"},
+	[SHUNT_CNT_CAPTURED_OUT] = {"captured_outbound",
+				    "connect() calls rewritten to the pod's outbound proxy"},
+	[SHUNT_CNT_CAPTURED_IN] = {"captured_inbound",
+				   "connect() calls rewritten to the destination's inbound proxy"},
+	[SHUNT_CNT_CONNECT_DENIED] = {"connect_denied",
+				      "connect() calls refused by the L3/L4 policy (EPERM)"},
+	[SHUNT_CNT_ORIGDST_ANSWERED] =
+		{"origdst_answered", "SO_ORIGINAL_DST queries answered for captured connections"},
 };
+
+const uint16_t shunt_istio_excluded_ports[SHUNT_ISTIO_N_EXCLUDED] = {15000, 15001, 15004, 15006,
+								     15008, 15020, 15021, 15090};
 
 void shunt_opts_init(struct shunt_opts *o)
 {
@@ -42,6 +53,76 @@ void shunt_opts_init(struct shunt_opts *o)
 	o->small_writes = SHUNT_SMALL_ADAPTIVE;
 	o->small_min_run = SHUNT_SMALL_MIN_RUN_DEFAULT;
 	o->small_max_avg = SHUNT_SMALL_MAX_AVG_DEFAULT;
+	o->capture = SHUNT_CAPTURE_OFF;
+	o->proxy_uid = SHUNT_ISTIO_PROXY_UID;
+	o->outbound_port = SHUNT_ISTIO_OUTBOUND_PORT;
+	o->inbound_port = SHUNT_ISTIO_INBOUND_PORT;
+	o->inbound_capture = true;
+	o->l4_policy = true;
+}
+
+int shunt_parse_capture(const char *s, enum shunt_capture_mode *m)
+{
+	if (!strcmp(s, "off"))
+		*m = SHUNT_CAPTURE_OFF;
+	else if (!strcmp(s, "l7"))
+		*m = SHUNT_CAPTURE_L7;
+	else if (!strcmp(s, "istio"))
+		*m = SHUNT_CAPTURE_ISTIO;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *shunt_capture_name(uint32_t m)
+{
+	switch (m) {
+	case SHUNT_CAPTURE_OFF:
+		return "off";
+	case SHUNT_CAPTURE_L7:
+		return "l7";
+	case SHUNT_CAPTURE_ISTIO:
+		return "istio";
+	default:
+		return "unknown";
+	}
+}
+
+bool shunt_opts_intercept(const struct shunt_opts *o)
+{
+	return o->capture != SHUNT_CAPTURE_OFF || (o->tables && o->tables->policy);
+}
+
+void shunt_capture_cfg_from_opts(const struct shunt_opts *o, struct shunt_capture_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = o->capture;
+	if (o->tables && o->tables->policy)
+		cfg->flags |= SHUNT_CAP_POLICY;
+	if (o->inbound_capture)
+		cfg->flags |= SHUNT_CAP_INBOUND;
+	cfg->proxy_uid = o->proxy_uid;
+	cfg->proxy_mark = o->proxy_mark;
+	cfg->outbound_port = o->outbound_port;
+	cfg->inbound_port = o->inbound_port;
+}
+
+uint32_t shunt_icpt_port_flags(const struct shunt_opts *o, uint16_t port)
+{
+	uint32_t f = 0;
+	size_t i;
+
+	if (o->capture == SHUNT_CAPTURE_ISTIO)
+		for (i = 0; i < SHUNT_ISTIO_N_EXCLUDED; i++)
+			if (shunt_istio_excluded_ports[i] == port)
+				f |= SHUNT_PORT_NO_OUTBOUND | SHUNT_PORT_NO_INBOUND;
+	for (i = 0; i < o->n_excl_out; i++)
+		if (o->excl_out[i] == port)
+			f |= SHUNT_PORT_NO_OUTBOUND;
+	for (i = 0; i < o->n_excl_in; i++)
+		if (o->excl_in[i] == port)
+			f |= SHUNT_PORT_NO_INBOUND;
+	return f;
 }
 
 int shunt_parse_port(const char *s, uint16_t *port)
@@ -226,6 +307,17 @@ enum {
 	OPT_SMALL_MIN_RUN,
 	OPT_SMALL_MAX_AVG,
 	OPT_CONFIG,
+	OPT_CAPTURE,
+	OPT_PROXY_UID,
+	OPT_PROXY_MARK,
+	OPT_PROXY_CGROUP,
+	OPT_OUTBOUND_PORT,
+	OPT_INBOUND_PORT,
+	OPT_INBOUND_CAPTURE,
+	OPT_EXCL_OUT,
+	OPT_EXCL_IN,
+	OPT_NO_L7_PROXY,
+	OPT_L4_POLICY,
 };
 
 int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, size_t errlen)
@@ -242,6 +334,17 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 		{"small-min-run", required_argument, NULL, OPT_SMALL_MIN_RUN},
 		{"small-max-avg", required_argument, NULL, OPT_SMALL_MAX_AVG},
 		{"config", required_argument, NULL, OPT_CONFIG},
+		{"capture", required_argument, NULL, OPT_CAPTURE},
+		{"proxy-uid", required_argument, NULL, OPT_PROXY_UID},
+		{"proxy-mark", required_argument, NULL, OPT_PROXY_MARK},
+		{"proxy-cgroup", required_argument, NULL, OPT_PROXY_CGROUP},
+		{"outbound-port", required_argument, NULL, OPT_OUTBOUND_PORT},
+		{"inbound-port", required_argument, NULL, OPT_INBOUND_PORT},
+		{"inbound-capture", required_argument, NULL, OPT_INBOUND_CAPTURE},
+		{"exclude-outbound-port", required_argument, NULL, OPT_EXCL_OUT},
+		{"exclude-inbound-port", required_argument, NULL, OPT_EXCL_IN},
+		{"no-l7-proxy", no_argument, NULL, OPT_NO_L7_PROXY},
+		{"l4-policy", required_argument, NULL, OPT_L4_POLICY},
 		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
@@ -305,6 +408,64 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 		case OPT_CONFIG:
 			o->config = optarg;
 			break;
+		case OPT_CAPTURE:
+			if (shunt_parse_capture(optarg, &o->capture))
+				goto bad;
+			break;
+		case OPT_PROXY_UID:
+			if (!strcmp(optarg, "none"))
+				o->proxy_uid = SHUNT_UID_NONE;
+			else if (parse_u32(optarg, 0, SHUNT_UID_NONE - 1, &o->proxy_uid))
+				goto bad;
+			break;
+		case OPT_PROXY_MARK:
+			if (parse_u32(optarg, 0, 0xffffffffu, &o->proxy_mark))
+				goto bad;
+			break;
+		case OPT_PROXY_CGROUP:
+			if (o->n_proxy_cgroups >= SHUNT_OPTS_MAX_LIST || optarg[0] != '/')
+				goto bad;
+			o->proxy_cgroups[o->n_proxy_cgroups++] = optarg;
+			break;
+		case OPT_OUTBOUND_PORT:
+			if (shunt_parse_port(optarg, &o->outbound_port))
+				goto bad;
+			break;
+		case OPT_INBOUND_PORT:
+			if (shunt_parse_port(optarg, &o->inbound_port))
+				goto bad;
+			break;
+		case OPT_INBOUND_CAPTURE:
+			if (!strcmp(optarg, "on"))
+				o->inbound_capture = true;
+			else if (!strcmp(optarg, "off"))
+				o->inbound_capture = false;
+			else
+				goto bad;
+			break;
+		case OPT_EXCL_OUT:
+			if (o->n_excl_out >= SHUNT_OPTS_MAX_LIST ||
+			    shunt_parse_port(optarg, &o->excl_out[o->n_excl_out]))
+				goto bad;
+			o->n_excl_out++;
+			break;
+		case OPT_EXCL_IN:
+			if (o->n_excl_in >= SHUNT_OPTS_MAX_LIST ||
+			    shunt_parse_port(optarg, &o->excl_in[o->n_excl_in]))
+				goto bad;
+			o->n_excl_in++;
+			break;
+		case OPT_NO_L7_PROXY:
+			o->no_l7_proxy = true;
+			break;
+		case OPT_L4_POLICY:
+			if (!strcmp(optarg, "on"))
+				o->l4_policy = true;
+			else if (!strcmp(optarg, "off"))
+				o->l4_policy = false;
+			else
+				goto bad;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -318,6 +479,10 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (o->outbound_port == o->inbound_port) {
+		snprintf(err, errlen, "--outbound-port and --inbound-port must differ");
 		return -EINVAL;
 	}
 	return 0;

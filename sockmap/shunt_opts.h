@@ -22,6 +22,34 @@ struct shunt_opt_cidr {
 	char text[64];
 };
 
+/* Identity and policy tables compiled from --config for the interception
+ * maps (filled by shuntd from the config library; the agent only copies). */
+struct shunt_icpt_cg {
+	uint64_t cgroup_id;
+	struct shunt_ident v;
+};
+struct shunt_icpt_addr {
+	struct shunt_cidr_key key;
+	struct shunt_ident v;
+};
+struct shunt_icpt_l4 {
+	struct shunt_l4_key key;
+	uint32_t verdict;
+};
+struct shunt_icpt_tables {
+	struct shunt_icpt_cg *cg;
+	size_t n_cg;
+	struct shunt_icpt_addr *addr;
+	size_t n_addr;
+	struct shunt_icpt_l4 *l4;
+	size_t n_l4;
+	bool policy; /* enforce l4 (a config with policies was given) */
+};
+
+#define SHUNT_ISTIO_PROXY_UID	  1337
+#define SHUNT_ISTIO_OUTBOUND_PORT 15001
+#define SHUNT_ISTIO_INBOUND_PORT  15006
+
 struct shunt_opts {
 	const char *cgroup;  /* NULL = cgroup v2 root */
 	const char *pin_dir; /* SHUNT_DEFAULT_PIN_DIR */
@@ -40,7 +68,37 @@ struct shunt_opts {
 	uint32_t small_min_run;
 	uint32_t small_max_avg;
 	bool verbose;
+	/* interception (connect4/6 + getsockopt) */
+	enum shunt_capture_mode capture;		/* --capture off|l7|istio */
+	uint32_t proxy_uid;				/* --proxy-uid (default 1337; "none") */
+	uint32_t proxy_mark;				/* --proxy-mark (0 = off) */
+	const char *proxy_cgroups[SHUNT_OPTS_MAX_LIST]; /* --proxy-cgroup PATH */
+	size_t n_proxy_cgroups;
+	uint16_t outbound_port;			/* --outbound-port (15001) */
+	uint16_t inbound_port;			/* --inbound-port (15006) */
+	bool inbound_capture;			/* --inbound-capture on|off (on) */
+	uint16_t excl_out[SHUNT_OPTS_MAX_LIST]; /* --exclude-outbound-port */
+	size_t n_excl_out;
+	uint16_t excl_in[SHUNT_OPTS_MAX_LIST]; /* --exclude-inbound-port */
+	size_t n_excl_in;
+	bool no_l7_proxy; /* --no-l7-proxy: Istio's TCP reduction of the L4 entries */
+	bool l4_policy;	  /* --l4-policy on|off (on): enforce --config's policies at connect() */
+	const struct shunt_icpt_tables *tables; /* from --config; NULL = none */
 };
+
+/* Istio's own ports, never captured in either direction (--capture istio). */
+#define SHUNT_ISTIO_N_EXCLUDED 8
+extern const uint16_t shunt_istio_excluded_ports[SHUNT_ISTIO_N_EXCLUDED];
+
+/* Load and attach the interception programs? (capture on, or a policy to enforce) */
+bool shunt_opts_intercept(const struct shunt_opts *o);
+/* The shunt_capture map entry for these options. */
+void shunt_capture_cfg_from_opts(const struct shunt_opts *o, struct shunt_capture_cfg *cfg);
+/* SHUNT_PORT_* flags of a destination port (0: no entry). */
+uint32_t shunt_icpt_port_flags(const struct shunt_opts *o, uint16_t port);
+/* "off" | "l7" | "istio"; -EINVAL otherwise. */
+int shunt_parse_capture(const char *s, enum shunt_capture_mode *m);
+const char *shunt_capture_name(uint32_t m);
 
 void shunt_opts_init(struct shunt_opts *o);
 

@@ -116,9 +116,11 @@ static int cmd_status(const char *pin_dir, bool json)
 {
 	struct shunt_agent_info info = {};
 	struct shunt_dp_config cfg = {};
+	struct shunt_capture_cfg cap = {};
 	struct shunt_pinned p;
 	uint64_t cnt[SHUNT_CNT__MAX];
-	bool have_info, alive;
+	bool have_info, alive, icpt;
+	int n_l4, n_cg, n_addr;
 	json_t *ports = NULL, *inc = NULL, *exc = NULL;
 	__u32 zero = 0;
 	unsigned int i;
@@ -136,6 +138,13 @@ static int cmd_status(const char *pin_dir, bool json)
 	if (p.config >= 0)
 		bpf_map_lookup_elem(p.config, &zero, &cfg);
 	alive = have_info && kill((pid_t)info.pid, 0) == 0;
+	if (p.capture >= 0)
+		bpf_map_lookup_elem(p.capture, &zero, &cap);
+	icpt = p.link_connect4 >= 0;
+	n_l4 = p.l4 >= 0 ? shunt_map_count(p.l4, sizeof(struct shunt_l4_key)) : 0;
+	n_cg = p.cg_ident >= 0 ? shunt_map_count(p.cg_ident, sizeof(__u64)) : 0;
+	n_addr = p.addr_ident >= 0 ? shunt_map_count(p.addr_ident, sizeof(struct shunt_cidr_key))
+				   : 0;
 	nconns = p.conns >= 0 ? shunt_conns_foreach(p.conns, count_redirecting, &nredir) : 0;
 	ports = json_array();
 	inc = json_array();
@@ -167,6 +176,17 @@ static int cmd_status(const char *pin_dir, bool json)
 					 (json_int_t)info.sk_msg_prog_id, "attach",
 					 "sk_msg_verdict(shunt_sockhash)", "pinned", p.prog >= 0));
 		json_object_set_new(j, "programs", progs);
+		json_object_set_new(
+			j, "interception",
+			json_pack("{s:b, s:s, s:b, s:b, s:i, s:i, s:i, s:I, s:i, s:i, s:i}",
+				  "attached", icpt, "capture", shunt_capture_name(cap.mode),
+				  "policy", (cap.flags & SHUNT_CAP_POLICY) != 0, "inbound_capture",
+				  (cap.flags & SHUNT_CAP_INBOUND) != 0, "outbound_port",
+				  (int)cap.outbound_port, "inbound_port", (int)cap.inbound_port,
+				  "proxy_uid",
+				  cap.proxy_uid == SHUNT_UID_NONE ? -1 : (int)cap.proxy_uid,
+				  "proxy_mark", (json_int_t)cap.proxy_mark, "l4_entries", n_l4,
+				  "identity_cgroups", n_cg, "identity_address_blocks", n_addr));
 		for (i = 0; i < SHUNT_CNT__MAX; i++)
 			json_object_set_new(c, shunt_counter_name(i),
 					    json_integer((json_int_t)cnt[i]));
@@ -191,6 +211,16 @@ static int cmd_status(const char *pin_dir, bool json)
 	print_list("exclude ports:", ports);
 	print_list("include cidrs:", inc);
 	print_list("exclude cidrs:", exc);
+	if (icpt)
+		printf("interception: connect4/connect6/getsockopt attached; capture %s "
+		       "(outbound 127.0.0.1:%u, inbound :%u%s), proxy uid %d mark %u; "
+		       "L3/L4 policy %s (%d entries, %d cgroups, %d address blocks)\n",
+		       shunt_capture_name(cap.mode), cap.outbound_port, cap.inbound_port,
+		       (cap.flags & SHUNT_CAP_INBOUND) ? "" : " off",
+		       cap.proxy_uid == SHUNT_UID_NONE ? -1 : (int)cap.proxy_uid, cap.proxy_mark,
+		       (cap.flags & SHUNT_CAP_POLICY) ? "on" : "off", n_l4, n_cg, n_addr);
+	else
+		printf("interception: off\n");
 	printf("connections:  %d tracked sockets open, %d redirecting, %d on plain TCP\n", nconns,
 	       nredir, nconns - nredir);
 	printf("counters:\n");

@@ -22,19 +22,28 @@
 #ifdef SHUNT_HAVE_CONFIG
 #include <arpa/inet.h>
 
+#include <sys/stat.h>
+
 #include "shunt/config.h"
+#include "shunt/l4.h"
+#include "shunt/policy.h"
 #endif
 
 static bool verbose;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shuntd [--cgroup PATH] [--pin-dir DIR] [--ready-fd FD] [--metrics "
-		   "ADDR:PORT]\n"
-		   "              [--exclude-port P]... [--include-cidr CIDR]... [--exclude-cidr "
-		   "CIDR]...\n"
-		   "              [--small-writes adaptive|redirect|pass] [--small-min-run N]\n"
-		   "              [--small-max-avg BYTES] [--config FILE] [-v]\n");
+	fprintf(f,
+		"usage: shuntd [--cgroup PATH] [--pin-dir DIR] [--ready-fd FD] [--metrics "
+		"ADDR:PORT]\n"
+		"              [--exclude-port P]... [--include-cidr CIDR]... [--exclude-cidr "
+		"CIDR]...\n"
+		"              [--small-writes adaptive|redirect|pass] [--small-min-run N]\n"
+		"              [--small-max-avg BYTES] [--config FILE] [-v]\n"
+		"              [--capture off|l7|istio] [--proxy-uid UID|none] [--proxy-mark N]\n"
+		"              [--proxy-cgroup PATH]... [--outbound-port P] [--inbound-port P]\n"
+		"              [--inbound-capture on|off] [--exclude-outbound-port P]...\n"
+		"              [--exclude-inbound-port P]...\n");
 }
 
 static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -112,8 +121,148 @@ cleanup:
 }
 
 #ifdef SHUNT_HAVE_CONFIG
+static void tables_free(struct shunt_icpt_tables *t)
+{
+	if (!t)
+		return;
+	free(t->cg);
+	free(t->addr);
+	free(t->l4);
+	free(t);
+}
+
+/* A trie key from a config CIDR (IPv4 as ::ffff:a.b.c.d/96+n). */
+static void cidr_key(const struct shunt_cidr *c, struct shunt_cidr_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (c->family == AF_INET) {
+		k->addr[10] = k->addr[11] = 0xff;
+		memcpy(&k->addr[12], c->addr, 4);
+		k->prefixlen = 96u + c->prefix;
+	} else {
+		memcpy(k->addr, c->addr, 16);
+		k->prefixlen = c->prefix;
+	}
+}
+
+/* Is path the cgroup dir (or below the cgroup dir) dir? */
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+/*
+ * Identity and L3/L4 tables for the interception maps: workloads[].cgroups
+ * (relative to the cgroup v2 mount unless already under it; only cgroups
+ * below shuntd's cgroup count: they run on this node, and only those
+ * workloads are MESHED, i.e. targets of inbound capture: a remote node's
+ * sidecar could not answer SO_ORIGINAL_DST for a rewrite made here),
+ * workloads[].addresses, and the compiled
+ * L4 entries ("L7" entries allow the connection and leave the request to the
+ * proxy; with --no-l7-proxy Istio's TCP reduction applies instead).
+ */
+static int build_tables(const struct shunt_config *cfg, const struct shunt_opts *o,
+			struct shunt_icpt_tables **out)
+{
+	struct shunt_icpt_tables *t = calloc(1, sizeof(*t));
+	struct shunt_policy *pol = NULL;
+	struct shunt_l4_entry *l4 = NULL;
+	struct shunt_diags d = {0};
+	char root[PATH_MAX], path[PATH_MAX * 2];
+	const char *node;
+	size_t i, j, ncg = 0, naddr = 0, nl4 = 0;
+	int err;
+
+	if (!t)
+		return -ENOMEM;
+	err = shunt_cgroup2_root(root, sizeof(root));
+	if (err)
+		root[0] = '\0';
+	node = o->cgroup ? o->cgroup : root;
+	for (i = 0; i < cfg->n_workloads; i++) {
+		ncg += cfg->workloads[i].cgroups.n;
+		naddr += cfg->workloads[i].n_addresses;
+	}
+	t->cg = calloc(ncg + 1, sizeof(*t->cg));
+	t->addr = calloc(naddr + 1, sizeof(*t->addr));
+	if (!t->cg || !t->addr) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < cfg->n_workloads; i++) {
+		const struct shunt_workload *w = &cfg->workloads[i];
+		struct shunt_ident v = {shunt_identity_of((int)i), SHUNT_IDENT_HAS};
+
+		for (j = 0; j < w->cgroups.n; j++) {
+			const char *cg = w->cgroups.v[j];
+			struct stat st;
+
+			if (root[0] && strncmp(cg, root, strlen(root)))
+				snprintf(path, sizeof(path), "%s%s", root, cg);
+			else
+				snprintf(path, sizeof(path), "%s", cg);
+			if (!under(path, node) || stat(path, &st)) {
+				if (verbose)
+					fprintf(stderr,
+						"shuntd: workload %s/%s: cgroup %s not on this "
+						"node\n",
+						w->ns, w->name, path);
+				continue;
+			}
+			t->cg[t->n_cg].cgroup_id = st.st_ino;
+			t->cg[t->n_cg].v = v;
+			t->n_cg++;
+			/* runs here, with its sidecar: inbound capture may target it */
+			v.flags |= SHUNT_IDENT_MESHED;
+		}
+		for (j = 0; j < w->n_addresses; j++) {
+			cidr_key(&w->addresses[j], &t->addr[t->n_addr].key);
+			t->addr[t->n_addr].v = v;
+			t->n_addr++;
+		}
+	}
+	t->policy = cfg->n_policies > 0 && o->l4_policy;
+	if (t->policy) {
+		err = shunt_policy_compile(cfg, &pol, &d);
+		if (!err)
+			err = shunt_policy_l4_entries_opts(
+				pol, o->no_l7_proxy ? SHUNT_L4_NO_PROXY : 0, &l4, &nl4);
+		if (err) {
+			shunt_diags_print(&d, stderr);
+			fprintf(stderr, "shuntd: failed to compile the policy: %s\n",
+				strerror(-err));
+			goto cleanup;
+		}
+		t->l4 = calloc(nl4 + 1, sizeof(*t->l4));
+		if (!t->l4) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		for (i = 0; i < nl4; i++) {
+			t->l4[i].key.src = l4[i].src_identity;
+			t->l4[i].key.dst = l4[i].dst_identity;
+			t->l4[i].key.port = l4[i].port;
+			t->l4[i].verdict = l4[i].verdict;
+		}
+		t->n_l4 = nl4;
+	}
+	*out = t;
+	t = NULL;
+cleanup:
+	free(l4);
+	shunt_policy_free(pol);
+	shunt_diags_free(&d);
+	tables_free(t);
+	return err;
+}
+
 /* The config file's "accelerate" section: cgroup (unless --cgroup), ports, CIDRs. */
-static int apply_config(struct shunt_opts *o, struct shunt_config **keep)
+static int apply_config(struct shunt_opts *o, struct shunt_config **keep,
+			struct shunt_icpt_tables **tables)
 {
 	struct shunt_diags d = {0};
 	struct shunt_config *cfg = NULL;
@@ -157,6 +306,10 @@ static int apply_config(struct shunt_opts *o, struct shunt_config **keep)
 	if (err)
 		fprintf(stderr, "shuntd: %s: too many accelerate entries (max %d per list)\n",
 			o->config, SHUNT_OPTS_MAX_LIST);
+	if (!err)
+		err = build_tables(cfg, o, tables);
+	if (!err)
+		o->tables = *tables;
 cleanup:
 	shunt_diags_free(&d);
 	if (err) {
@@ -177,6 +330,7 @@ static void reload(const struct shunt_opts *cur, int argc, char **argv, struct s
 	int err;
 #ifdef SHUNT_HAVE_CONFIG
 	struct shunt_config *cfg = NULL;
+	struct shunt_icpt_tables *tables = NULL;
 #endif
 
 	shunt_opts_init(&n);
@@ -185,7 +339,7 @@ static void reload(const struct shunt_opts *cur, int argc, char **argv, struct s
 		return;
 	}
 #ifdef SHUNT_HAVE_CONFIG
-	if (n.config && apply_config(&n, &cfg)) {
+	if (n.config && apply_config(&n, &cfg, &tables)) {
 		fprintf(stderr, "shuntd: reload: keeping the current policy\n");
 		return;
 	}
@@ -193,17 +347,22 @@ static void reload(const struct shunt_opts *cur, int argc, char **argv, struct s
 		fprintf(stderr, "shuntd: reload: cgroup change to %s ignored (restart to move)\n",
 			n.cgroup);
 #endif
+	if (shunt_opts_intercept(&n) != shunt_agent_intercepting(a))
+		fprintf(stderr, "shuntd: reload: turning interception %s needs a restart\n",
+			shunt_opts_intercept(&n) ? "on" : "off");
 	err = shunt_agent_set_policy(a, &n);
 	if (err)
 		fprintf(stderr, "shuntd: reload: failed to update maps: %s\n", strerror(-err));
 	else
 		fprintf(stderr,
 			"shuntd: reloaded: %zu excluded ports, %zu include and %zu exclude CIDRs, "
-			"small-writes=%s\n",
+			"small-writes=%s, capture=%s, %zu L4 entries\n",
 			n.n_exclude_ports, n.n_include, n.n_exclude,
-			shunt_small_writes_name(n.small_writes));
+			shunt_small_writes_name(n.small_writes), shunt_capture_name(n.capture),
+			n.tables ? n.tables->n_l4 : 0);
 #ifdef SHUNT_HAVE_CONFIG
 	shunt_config_free(cfg);
+	tables_free(tables);
 #endif
 }
 
@@ -225,6 +384,7 @@ int main(int argc, char **argv)
 	struct shunt_agent *agent = NULL;
 #ifdef SHUNT_HAVE_CONFIG
 	struct shunt_config *config = NULL;
+	struct shunt_icpt_tables *tables = NULL;
 #endif
 	struct shunt_opts o;
 	char msg[1024], cgroot[PATH_MAX];
@@ -247,7 +407,7 @@ int main(int argc, char **argv)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	if (o.config) {
 #ifdef SHUNT_HAVE_CONFIG
-		if (apply_config(&o, &config))
+		if (apply_config(&o, &config, &tables))
 			return SHUNT_EXIT_ENV;
 #else
 		fprintf(stderr, "shuntd: --config is unavailable (built without config/)\n");
@@ -297,6 +457,15 @@ int main(int argc, char **argv)
 	err = shunt_agent_start(&o, &agent);
 	if (err)
 		goto cleanup;
+	if (shunt_agent_intercepting(agent))
+		fprintf(stderr,
+			"shuntd: attached connect4/connect6/getsockopt to %s: capture=%s "
+			"(outbound %u, inbound %u, proxy uid %d, %zu proxy cgroups), "
+			"%zu L4 entries, %zu workload cgroups here, %zu address blocks\n",
+			cgroup, shunt_capture_name(o.capture), o.outbound_port, o.inbound_port,
+			o.proxy_uid == SHUNT_UID_NONE ? -1 : (int)o.proxy_uid, o.n_proxy_cgroups,
+			o.tables ? o.tables->n_l4 : 0, o.tables ? o.tables->n_cg : 0,
+			o.tables ? o.tables->n_addr : 0);
 	fprintf(stderr,
 		"shuntd: attached sockops to %s, sk_msg to the sockhash; pinned in %s/%s; "
 		"small-writes=%s (run %u, avg < %u B)%s%s\n",
@@ -353,6 +522,7 @@ cleanup:
 		close(sfd);
 #ifdef SHUNT_HAVE_CONFIG
 	shunt_config_free(config);
+	tables_free(tables);
 #endif
 	return rc;
 }

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Helper of the interception e2e test and benchmark (tests/e2e/intercept_*.sh).
+ * Deliberately "unmodified": it knows nothing about shunt, it only uses the
+ * socket API an application or Envoy uses.
+ *
+ *   intercept_tool connect HOST PORT
+ *       connect(); prints "connected" (exit 0) or the errno name, e.g. "EPERM"
+ *       (exit 3 for EPERM, 4 for anything else).
+ *   intercept_tool origdst-server PORT COUNT
+ *       listens on 127.0.0.1:PORT and [::1]:PORT, prints "listening", then for
+ *       each of COUNT accepted connections reads SO_ORIGINAL_DST (IPv4) or
+ *       IP6T_SO_ORIGINAL_DST (IPv6) like Envoy's original_dst listener filter
+ *       and prints "orig ADDR:PORT" (or "orig error ERRNO").
+ *   intercept_tool session HOST PORT
+ *       one keep-alive HTTP/1.1 connection; each stdin line "GET /path" sends a
+ *       request and prints "STATUS BODY-FIRST-LINE"; exits at stdin EOF.
+ *   intercept_tool bench HOST PORT PATH N
+ *       N sequential GETs on one keep-alive connection (after 100 warm-up
+ *       requests); prints "p50_us P p99_us P mean_us M n N".
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter_ipv4.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
+static int parse_addr(const char *host, const char *port, struct sockaddr_storage *ss,
+		      socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	int p = atoi(port);
+
+	memset(ss, 0, sizeof(*ss));
+	if (p <= 0 || p > 65535)
+		return -EINVAL;
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)p);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)p);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int dial(const char *host, const char *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (parse_addr(host, port, &ss, &len)) {
+		fprintf(stderr, "intercept_tool: bad address %s %s\n", host, port);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int cmd_connect(const char *host, const char *port)
+{
+	int fd = dial(host, port);
+
+	if (fd >= 0) {
+		printf("connected\n");
+		close(fd);
+		return 0;
+	}
+	printf("%s\n", fd == -EPERM ? "EPERM" : strerror(-fd));
+	return fd == -EPERM ? 3 : 4;
+}
+
+static int listen_on(int family, int port)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	int one = 1, fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		in6->sin6_addr = in6addr_loopback;
+		len = sizeof(*in6);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 64)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void print_orig(int c, int family)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len = sizeof(ss);
+	char a[INET6_ADDRSTRLEN];
+	int r;
+
+	if (family == AF_INET)
+		r = getsockopt(c, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
+	else
+		r = getsockopt(c, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
+	if (r) {
+		printf("orig error %s\n", strerror(errno));
+	} else if (ss.ss_family == AF_INET && len == sizeof(struct sockaddr_in)) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+		printf("orig %s:%u\n", a, ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+		printf("orig [%s]:%u\n", a, ntohs(in6->sin6_port));
+	} else {
+		printf("orig error family %d len %u\n", ss.ss_family, (unsigned)len);
+	}
+	fflush(stdout);
+}
+
+static int cmd_origdst_server(const char *port, const char *count)
+{
+	struct pollfd p[2];
+	int n = atoi(count), done = 0, i;
+
+	p[0].fd = listen_on(AF_INET, atoi(port));
+	p[1].fd = listen_on(AF_INET6, atoi(port));
+	if (p[0].fd < 0 || p[1].fd < 0) {
+		fprintf(stderr, "intercept_tool: listen on port %s failed\n", port);
+		return 1;
+	}
+	p[0].events = p[1].events = POLLIN;
+	printf("listening\n");
+	fflush(stdout);
+	while (done < n) {
+		if (poll(p, 2, -1) < 0)
+			return 1;
+		for (i = 0; i < 2; i++) {
+			int c;
+
+			if (!(p[i].revents & POLLIN))
+				continue;
+			c = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c < 0)
+				continue;
+			print_orig(c, i == 0 ? AF_INET : AF_INET6);
+			close(c);
+			done++;
+		}
+	}
+	return 0;
+}
+
+/* Read one HTTP response (Content-Length framed). Returns status or -1. */
+static int read_response(int fd, char *body, size_t cap)
+{
+	static char buf[65536];
+	size_t got = 0, need;
+	char *end, *cl;
+	int status;
+	long clen = 0;
+
+	for (;;) {
+		ssize_t r;
+
+		buf[got] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+		if (end)
+			break;
+		if (got >= sizeof(buf) - 1)
+			return -1;
+		r = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (r < 0 && errno == EAGAIN)
+			continue; /* spurious EAGAIN on accelerated blocking sockets */
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		return -1;
+	cl = strcasestr(buf, "\r\ncontent-length:");
+	if (cl && cl < end)
+		clen = strtol(cl + 17, NULL, 10);
+	need = (size_t)(end + 4 - buf) + (size_t)clen;
+	if (need >= sizeof(buf))
+		return -1;
+	while (got < need) {
+		ssize_t r = read(fd, buf + got, need - got);
+
+		if (r < 0 && errno == EAGAIN)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	buf[need] = '\0';
+	if (body) {
+		const char *b = end + 4;
+		size_t l = strcspn(b, "\r\n");
+
+		if (l >= cap)
+			l = cap - 1;
+		memcpy(body, b, l);
+		body[l] = '\0';
+	}
+	return status;
+}
+
+static int get(int fd, const char *host, const char *path, char *body, size_t cap)
+{
+	char req[1024];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host);
+
+	if (n <= 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
+		return -1;
+	return read_response(fd, body, cap);
+}
+
+static int cmd_session(const char *host, const char *port)
+{
+	char line[512], body[256];
+	int fd = dial(host, port);
+
+	if (fd < 0) {
+		printf("connect %s\n", strerror(-fd));
+		return 1;
+	}
+	while (fgets(line, sizeof(line), stdin)) {
+		char *path;
+		int st;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strncmp(line, "GET ", 4))
+			continue;
+		path = line + 4;
+		st = get(fd, host, path, body, sizeof(body));
+		printf("%d %s\n", st, st < 0 ? "error" : body);
+		fflush(stdout);
+		if (st < 0)
+			return 1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static unsigned long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
+static int cmd_bench(const char *host, const char *port, const char *path, const char *count)
+{
+	int n = atoi(count), i, fd = dial(host, port), rc = 1;
+	unsigned long long *lat = NULL, sum = 0;
+
+	if (fd < 0 || n <= 0) {
+		fprintf(stderr, "intercept_tool: bench: connect failed\n");
+		goto cleanup;
+	}
+	lat = calloc((size_t)n, sizeof(*lat));
+	if (!lat)
+		goto cleanup;
+	for (i = 0; i < 100; i++)
+		if (get(fd, host, path, NULL, 0) != 200)
+			goto cleanup;
+	for (i = 0; i < n; i++) {
+		unsigned long long t0 = now_ns();
+
+		if (get(fd, host, path, NULL, 0) != 200)
+			goto cleanup;
+		lat[i] = now_ns() - t0;
+		sum += lat[i];
+	}
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
+	printf("p50_us %.1f p99_us %.1f mean_us %.1f n %d\n", lat[n / 2] / 1e3,
+	       lat[(size_t)n * 99 / 100] / 1e3, (double)sum / n / 1e3, n);
+	rc = 0;
+cleanup:
+	free(lat);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 4 && !strcmp(argv[1], "connect"))
+		return cmd_connect(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "origdst-server"))
+		return cmd_origdst_server(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "session"))
+		return cmd_session(argv[2], argv[3]);
+	if (argc == 6 && !strcmp(argv[1], "bench"))
+		return cmd_bench(argv[2], argv[3], argv[4], argv[5]);
+	fprintf(stderr, "usage: intercept_tool connect HOST PORT | origdst-server PORT COUNT |\n"
+			"       session HOST PORT | bench HOST PORT PATH N\n");
+	return 2;
+}
