@@ -43,7 +43,8 @@ static void usage(FILE *f)
 		"              [--capture off|l7|istio] [--proxy-uid UID|none] [--proxy-mark N]\n"
 		"              [--proxy-cgroup PATH]... [--outbound-port P] [--inbound-port P]\n"
 		"              [--inbound-capture on|off] [--exclude-outbound-port P]...\n"
-		"              [--exclude-inbound-port P]...\n");
+		"              [--exclude-inbound-port P]... [--no-l7-proxy] [--l4-policy "
+		"on|off]\n");
 }
 
 static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)

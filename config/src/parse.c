@@ -151,26 +151,49 @@ typedef bool (*str_check_fn)(struct vctx *v, const char *s);
 
 /* List of non-empty strings; each checked with fn (which reports at the
  * element's path). An empty list is an error (omit the key instead). */
+/*
+ * Opens the list field `key` of obj: it must be a non-empty array (an empty
+ * list is an error: omit the key instead); *arr gets room for all its
+ * elements. Returns the array with `key` pushed on the JSON path (the caller
+ * pops *old when done), or NULL when the key is absent or the list invalid
+ * (path already popped).
+ */
+static json_t *list_open(struct vctx *v, json_t *obj, const char *key, const char *what,
+			 size_t elem_size, void **arr, size_t *old)
+{
+	json_t *j = json_object_get(obj, key);
+
+	if (!j)
+		return NULL;
+	*old = vctx_push_key(v, key);
+	if (!expect_type(v, j, JSON_ARRAY, what))
+		goto fail;
+	if (json_array_size(j) == 0) {
+		verr(v, "empty list; omit '%s' or give at least one value", key);
+		goto fail;
+	}
+	*arr = calloc(json_array_size(j), elem_size);
+	if (!*arr) {
+		v->oom = true;
+		goto fail;
+	}
+	return j;
+fail:
+	vctx_pop(v, *old);
+	return NULL;
+}
+
 static void get_strlist(struct vctx *v, json_t *obj, const char *key, struct shunt_strlist *out,
 			str_check_fn fn)
 {
-	json_t *j = json_object_get(obj, key), *e;
+	json_t *j, *e;
 	size_t old, i;
+	void *mem;
 
+	j = list_open(v, obj, key, "an array of strings", sizeof(char *), &mem, &old);
 	if (!j)
 		return;
-	old = vctx_push_key(v, key);
-	if (!expect_type(v, j, JSON_ARRAY, "an array of strings"))
-		goto out;
-	if (json_array_size(j) == 0) {
-		verr(v, "empty list; omit '%s' or give at least one value", key);
-		goto out;
-	}
-	out->v = calloc(json_array_size(j), sizeof(char *));
-	if (!out->v) {
-		v->oom = true;
-		goto out;
-	}
+	out->v = mem;
 	json_array_foreach (j, i, e) {
 		size_t o2 = vctx_push_index(v, i);
 
@@ -186,29 +209,19 @@ static void get_strlist(struct vctx *v, json_t *obj, const char *key, struct shu
 		}
 		vctx_pop(v, o2);
 	}
-out:
 	vctx_pop(v, old);
 }
 
 static void get_cidrlist(struct vctx *v, json_t *obj, const char *key, struct shunt_cidrlist *out)
 {
-	json_t *j = json_object_get(obj, key), *e;
+	json_t *j, *e;
 	size_t old, i;
+	void *mem;
 
+	j = list_open(v, obj, key, "an array of CIDR strings", sizeof(*out->v), &mem, &old);
 	if (!j)
 		return;
-	old = vctx_push_key(v, key);
-	if (!expect_type(v, j, JSON_ARRAY, "an array of CIDR strings"))
-		goto out;
-	if (json_array_size(j) == 0) {
-		verr(v, "empty list; omit '%s' or give at least one value", key);
-		goto out;
-	}
-	out->v = calloc(json_array_size(j), sizeof(*out->v));
-	if (!out->v) {
-		v->oom = true;
-		goto out;
-	}
+	out->v = mem;
 	json_array_foreach (j, i, e) {
 		size_t o2 = vctx_push_index(v, i);
 		const char *why;
@@ -224,7 +237,6 @@ static void get_cidrlist(struct vctx *v, json_t *obj, const char *key, struct sh
 		}
 		vctx_pop(v, o2);
 	}
-out:
 	vctx_pop(v, old);
 }
 
@@ -264,23 +276,14 @@ static bool port_value(struct vctx *v, json_t *e, uint16_t *out)
 
 static void get_portlist(struct vctx *v, json_t *obj, const char *key, struct shunt_portlist *out)
 {
-	json_t *j = json_object_get(obj, key), *e;
+	json_t *j, *e;
 	size_t old, i;
+	void *mem;
 
+	j = list_open(v, obj, key, "an array of ports", sizeof(*out->v), &mem, &old);
 	if (!j)
 		return;
-	old = vctx_push_key(v, key);
-	if (!expect_type(v, j, JSON_ARRAY, "an array of ports"))
-		goto out;
-	if (json_array_size(j) == 0) {
-		verr(v, "empty list; omit '%s' or give at least one value", key);
-		goto out;
-	}
-	out->v = calloc(json_array_size(j), sizeof(*out->v));
-	if (!out->v) {
-		v->oom = true;
-		goto out;
-	}
+	out->v = mem;
 	json_array_foreach (j, i, e) {
 		size_t o2 = vctx_push_index(v, i);
 
@@ -288,7 +291,6 @@ static void get_portlist(struct vctx *v, json_t *obj, const char *key, struct sh
 			out->n++;
 		vctx_pop(v, o2);
 	}
-out:
 	vctx_pop(v, old);
 }
 
