@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * shunt-bench: round-trip latency and stream throughput of loopback TCP,
+ * shunt-accelerated TCP and UNIX sockets, measured in one run with
+ * interleaved repetitions.
+ *
+ * main() order: parse args -> check the machine (cpus, root, shuntd,
+ * gnuplot) -> start shuntd(s) -> run the grid -> stop shuntd(s) -> reports.
+ * Exit: 0 done (targets are reported, never enforced), 1 runtime failure,
+ * 2 bad input, 130 interrupted.
+ */
+#include "accel.h"
+#include "bench.h"
+#include "report.h"
+#include "stats.h"
+#include "workload.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_BAD_INPUT	 2
+#define EXIT_INTERRUPTED 130
+#define MAX_RR_SAMPLES	 (4u << 20)
+#define CELL_OVERHEAD_S	 0.01 /* fork, connect, reap: for the ETA only */
+#define MAX_RETRIES	 2    /* extra runs of a cell whose receiver missed the window */
+
+static const char usage_text[] =
+	"usage: shunt-bench [rr|stream|all] [options]\n"
+	"\n"
+	"Measures round-trip latency (rr) and stream throughput of loopback TCP (tcp),\n"
+	"TCP accelerated by shuntd (accel) and a UNIX socket (unix) in one run, with\n"
+	"repetitions interleaved across paths, in two CPU placements.\n"
+	"\n"
+	"modes:\n"
+	"  rr                 closed-loop ping-pong, N bytes each way; p50/p90/p99/max\n"
+	"  stream             one-way writes of N bytes, receiver reads 1 MiB; MB/s\n"
+	"  all                both (default)\n"
+	"options:\n"
+	"  --sizes LIST       rr message sizes (default 64,1K,64K; suffix K/M = KiB/MiB)\n"
+	"  --write-sizes LIST stream write sizes (default 64,1K,16K,256K)\n"
+	"  --paths LIST       tcp,accel,unix (default all three); accel:MODE runs shuntd\n"
+	"                     with --small-writes MODE (adaptive, redirect, pass)\n"
+	"  --placement P      same (both ends on one vCPU), split (client and server on\n"
+	"                     two vCPUs) or both (default)\n"
+	"  --cpus A,B         vCPUs to use: same = A, split = client A, server B (default 0,1)\n"
+	"  --duration SEC     measured seconds per cell (default 0.4; 10%, 20-100 ms, of\n"
+	"                     warm-up is run first and discarded)\n"
+	"  --reps N           repetitions per cell, interleaved across paths (default 5)\n"
+	"  --small-writes L   extra accel:MODE paths measured at stream write sizes below\n"
+	"                     16 KiB: a list of adaptive,redirect,pass, 'all' or 'none'\n"
+	"                     (default: all modes when shuntd supports --small-writes)\n"
+	"  --json FILE        write every number (and each repetition) as JSON\n"
+	"  --plot FILE        draw RTT and MB/s per size with gnuplot (.png or .svg)\n"
+	"  --shuntd PATH      shuntd binary (default: <build>/sockmap/shuntd next to this\n"
+	"                     binary's build dir, then $PATH)\n"
+	"  --quick            CI smoke: 0.05 s per cell, 2 repetitions (< 20 s)\n"
+	"  -h, --help         this text\n"
+	"\n"
+	"The accel path needs root: shunt-bench makes <cgroup2>/shunt-bench-<pid>/, starts\n"
+	"one shuntd per mode on its own child cgroup with a pin dir under /sys/fs/bpf,\n"
+	"and removes all of it on exit, Ctrl-C included. Targets (accel RTT <= 0.5x TCP on\n"
+	"one vCPU, MB/s >= 1.5x TCP at >= 16 KiB writes, small writes not slower) are\n"
+	"reported as PASS/TIE/MISS and never change the exit status.\n"
+	"exit: 0 done, 1 runtime failure or a connection that stalled/lost bytes (the\n"
+	"other cells are still measured and reported), 2 bad input, 130 interrupted\n";
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	bench_stop = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; /* no SA_RESTART: blocking waits return EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct cpu_snap {
+	double busy_s, total_s; /* all cpus, from /proc/stat */
+	double children_s;	/* shunt-bench + its reaped workers */
+	double load1;
+};
+
+static void cpu_snapshot(struct cpu_snap *s)
+{
+	unsigned long long v[10] = {0}, total = 0;
+	double tck = (double)sysconf(_SC_CLK_TCK);
+	struct rusage ru;
+	FILE *f;
+
+	memset(s, 0, sizeof(*s));
+	f = fopen("/proc/stat", "re");
+	if (f) {
+		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) >= 8) {
+			/* guest time is already inside user/nice */
+			for (int i = 0; i < 8; i++)
+				total += v[i];
+			s->total_s = (double)total / tck;
+			s->busy_s = (double)(total - v[3] - v[4]) / tck;
+		}
+		fclose(f);
+	}
+	f = fopen("/proc/loadavg", "re");
+	if (f) {
+		if (fscanf(f, "%lf", &s->load1) != 1)
+			s->load1 = NAN;
+		fclose(f);
+	}
+	/* shunt-bench itself plus its reaped workers */
+	for (int who = 0; who < 2; who++) {
+		getrusage(who ? RUSAGE_CHILDREN : RUSAGE_SELF, &ru);
+		s->children_s += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+				 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	}
+}
+
+static bool have_gnuplot(void)
+{
+	const char *env = getenv("PATH");
+	char buf[PATH_MAX];
+
+	while (env && *env) {
+		const char *colon = strchr(env, ':');
+		size_t n = colon ? (size_t)(colon - env) : strlen(env);
+
+		snprintf(buf, sizeof(buf), "%.*s/gnuplot", (int)n, env);
+		if (n && access(buf, X_OK) == 0)
+			return true;
+		if (!colon)
+			break;
+		env = colon + 1;
+	}
+	return false;
+}
+
+struct progress {
+	bool on, tty;
+	int total, done, last_decile;
+	double t0, est_cell;
+};
+
+static void progress_show(struct progress *pg, const char *what)
+{
+	double el = mono_s() - pg->t0;
+	double eta = pg->done ? el / pg->done * (pg->total - pg->done) : pg->est_cell * pg->total;
+	int pct = pg->total ? 100 * pg->done / pg->total : 100;
+
+	if (!pg->on)
+		return;
+	if (pg->tty) {
+		fprintf(stderr, "\r\033[K[%4d/%d %3d%%] %-40s eta %.0f s", pg->done, pg->total, pct,
+			what, eta);
+	} else if (pct / 10 != pg->last_decile) {
+		pg->last_decile = pct / 10;
+		fprintf(stderr, "shunt-bench: %3d%% (%d/%d cells), eta %.0f s\n", pct, pg->done,
+			pg->total, eta);
+	}
+	fflush(stderr);
+}
+
+static void progress_end(struct progress *pg)
+{
+	if (pg->on && pg->tty)
+		fprintf(stderr, "\r\033[K");
+}
+
+/* One grid point: run the cell (re-running it when its receiver missed the
+ * window), record a broken connection against the path and carry on.
+ * Returns 0, -EINTR or a fatal -errno with err filled. */
+static int run_point(struct bench_results *r, const struct bench_accel *accel,
+		     struct bench_shared *sh, struct bench_run_info *info, struct progress *pg,
+		     int rep, int pl, int c, int p, unsigned id, char *err, size_t errlen)
+{
+	const struct bench_opts *o = r->o;
+	const struct bench_path *path = &o->paths[p];
+	struct bench_cell_spec spec = {
+		.workload = r->cells[c].workload,
+		.size = r->cells[c].size,
+		.kind = path->kind,
+		.cgroup = accel ? bench_accel_cgroup(accel, path) : NULL,
+		.client_cpu = o->cpus[0],
+		.server_cpu = pl == BENCH_SAME ? o->cpus[0] : o->cpus[1],
+		.warmup = o->warmup,
+		.duration = o->duration,
+		.id = id,
+	};
+	char what[96], sz[32], cerr[256];
+	int ret;
+
+	snprintf(what, sizeof(what), "rep %d/%d %s %s %s %s", rep + 1, o->reps,
+		 bench_placement_name(pl), bench_workload_name(spec.workload),
+		 bench_fmt_size(spec.size, sz, sizeof(sz)), path->name);
+	progress_show(pg, what);
+	for (int attempt = 0;; attempt++) {
+		ret = bench_run_cell(&spec, sh, bench_sample_at(r, pl, c, p, rep), cerr,
+				     sizeof(cerr));
+		if (ret != -EAGAIN || bench_stop)
+			break;
+		if (attempt == MAX_RETRIES) {
+			info->unmeasured++;
+			ret = 0; /* the sample stays invalid */
+			break;
+		}
+		info->retried++;
+	}
+	if (bench_stop)
+		return -EINTR; /* a terminal Ctrl-C may kill the workers first */
+	if (ret == -EBADMSG) {
+		/* the path broke: measure the rest, list it, exit 1 at the end */
+		if (info->n_failures < 8)
+			snprintf(info->failures[info->n_failures], sizeof(info->failures[0]),
+				 "%s: %s", what, cerr);
+		info->n_failures++;
+		fprintf(stderr, "\nshunt-bench: %s: %s\n", what, cerr);
+		ret = 0;
+	}
+	if (ret)
+		snprintf(err, errlen, "%s: %s", what, cerr);
+	return ret;
+}
+
+/* The measurement grid: repetitions outermost, paths innermost and rotated
+ * each repetition (ABC, BCA, CAB ...) so drift and noise hit all paths. */
+static int run_grid(struct bench_results *r, const struct bench_accel *accel,
+		    struct bench_shared *sh, struct bench_run_info *info, char *err, size_t errlen)
+{
+	const struct bench_opts *o = r->o;
+	struct progress pg = {0};
+	unsigned id = 0;
+	int ret = 0;
+
+	for (int pl = 0; pl < BENCH_N_PLACEMENTS; pl++)
+		for (int c = 0; c < r->n_cells && (o->placements & (1u << pl)); c++)
+			for (int p = 0; p < o->n_paths; p++)
+				if (bench_cell_has_path(&r->cells[c], &o->paths[p]))
+					pg.total += o->reps;
+	pg.est_cell = o->warmup + o->duration + CELL_OVERHEAD_S;
+	pg.on = pg.est_cell * pg.total > 2.0;
+	pg.tty = isatty(STDERR_FILENO);
+	pg.last_decile = -1;
+	pg.t0 = mono_s();
+
+	for (int rep = 0; rep < o->reps && !ret; rep++)
+		for (int pl = 0; pl < BENCH_N_PLACEMENTS && !ret; pl++) {
+			if (!(o->placements & (1u << pl)))
+				continue;
+			for (int c = 0; c < r->n_cells && !ret; c++)
+				for (int k = 0; k < o->n_paths && !ret; k++) {
+					int p = (k + rep) % o->n_paths;
+
+					if (!bench_cell_has_path(&r->cells[c], &o->paths[p]))
+						continue;
+					ret = run_point(r, accel, sh, info, &pg, rep, pl, c, p,
+							id++, err, errlen);
+					pg.done++;
+				}
+		}
+	progress_end(&pg);
+	return ret;
+}
+
+static void join_command(char *out, size_t len, int argc, char **argv)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < argc && used + 1 < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%s", i ? " " : "", argv[i]);
+}
+
+int main(int argc, char **argv)
+{
+	static struct bench_opts opts;
+	static struct bench_run_info info;
+	static struct bench_accel accel;
+	struct bench_results res = {0};
+	struct bench_shared *sh = NULL;
+	struct cpu_snap s0, s1;
+	char err[512], self[PATH_MAX], shuntd[PATH_MAX] = "";
+	bool accel_on = false;
+	struct utsname un;
+	double t0;
+	ssize_t n;
+	int ret, rc = 1;
+
+	ret = bench_parse_args(argc, argv, &opts, err, sizeof(err));
+	if (ret == 1) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (ret) {
+		fprintf(stderr, "shunt-bench: %s\n", err);
+		return EXIT_BAD_INPUT;
+	}
+
+	/* ---- is the machine able to run what was asked for? ---- */
+	for (int i = 0; i < 2; i++) {
+		bool needed = i == 0 || (opts.placements & (1u << BENCH_SPLIT));
+
+		if (needed && !bench_cpu_usable(opts.cpus[i])) {
+			fprintf(stderr,
+				"shunt-bench: cpu %d is not available to this process (pick others "
+				"with --cpus A,B%s)\n",
+				opts.cpus[i], i ? " or use --placement same" : "");
+			return EXIT_BAD_INPUT;
+		}
+	}
+	if (opts.plot_path && !have_gnuplot()) {
+		fprintf(stderr, "shunt-bench: --plot needs gnuplot in $PATH (apt-get install "
+				"gnuplot-nox)\n");
+		return EXIT_BAD_INPUT;
+	}
+	if (bench_opts_want_accel(&opts)) {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		self[n > 0 ? n : 0] = '\0';
+		if (bench_find_shuntd(opts.shuntd_path, self, shuntd, sizeof(shuntd), err,
+				      sizeof(err))) {
+			fprintf(stderr, "shunt-bench: accel path requested but %s\n", err);
+			return EXIT_BAD_INPUT;
+		}
+		if (geteuid() != 0) {
+			fprintf(stderr, "shunt-bench: the accel path needs root (it makes cgroups "
+					"and runs shuntd); run as root or use --paths tcp,unix\n");
+			return EXIT_BAD_INPUT;
+		}
+		info.small_writes_supported = bench_shuntd_has_small_writes(shuntd) == 1;
+		bool explicit_mode = false;
+
+		for (int i = 0; i < opts.n_paths; i++)
+			explicit_mode |=
+				opts.paths[i].kind == BENCH_PATH_ACCEL && opts.paths[i].mode[0];
+		if (!info.small_writes_supported && (explicit_mode || opts.n_small_modes)) {
+			fprintf(stderr,
+				"shunt-bench: %s has no --small-writes option; drop accel:MODE "
+				"paths "
+				"and --small-writes\n",
+				shuntd);
+			return EXIT_BAD_INPUT;
+		}
+		if (info.small_writes_supported && !opts.small_modes_set) {
+			static const char *const all[] = {"adaptive", "redirect", "pass"};
+
+			for (int i = 0; i < 3; i++)
+				snprintf(opts.small_modes[opts.n_small_modes++], BENCH_MODE_LEN,
+					 "%s", all[i]);
+		}
+		if (bench_add_small_mode_paths(&opts, err, sizeof(err))) {
+			fprintf(stderr, "shunt-bench: %s\n", err);
+			return EXIT_BAD_INPUT;
+		}
+		snprintf(info.shuntd, sizeof(info.shuntd), "%s", shuntd);
+	}
+
+	/* ---- run ---- */
+	join_command(info.command, sizeof(info.command), argc, argv);
+	uname(&un);
+	snprintf(info.kernel, sizeof(info.kernel), "%s", un.release);
+	info.ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		strftime(info.started, sizeof(info.started), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	if (bench_results_init(&res, &opts)) {
+		fprintf(stderr, "shunt-bench: out of memory\n");
+		goto cleanup;
+	}
+	sh = bench_shared_new(MAX_RR_SAMPLES);
+	if (!sh) {
+		fprintf(stderr, "shunt-bench: failed to map shared memory: %s\n", strerror(errno));
+		goto cleanup;
+	}
+	install_signals();
+	if (bench_opts_want_accel(&opts)) {
+		ret = bench_accel_setup(&accel, &opts, shuntd, err, sizeof(err));
+		if (ret) {
+			if (ret == -EINTR)
+				rc = EXIT_INTERRUPTED;
+			else
+				fprintf(stderr, "shunt-bench: failed to start the accel path: %s\n",
+					err);
+			goto cleanup;
+		}
+		accel_on = true;
+	}
+
+	t0 = mono_s();
+	cpu_snapshot(&s0);
+	ret = run_grid(&res, accel_on ? &accel : NULL, sh, &info, err, sizeof(err));
+	cpu_snapshot(&s1);
+	info.wall_s = mono_s() - t0;
+	if (ret == -EINTR) {
+		fprintf(stderr, "shunt-bench: interrupted, cleaning up\n");
+		rc = EXIT_INTERRUPTED;
+		goto cleanup;
+	}
+	if (ret) {
+		fprintf(stderr, "shunt-bench: %s\n", err);
+		goto cleanup;
+	}
+	if (accel_on) {
+		accel_on = false;
+		if (bench_accel_cleanup(&accel, false))
+			goto cleanup; /* already said why */
+		for (int i = 0; i < accel.n; i++) {
+			struct bench_shuntd_info *si = &info.shuntds[info.n_shuntds++];
+
+			snprintf(si->mode, sizeof(si->mode), "%s", accel.d[i].mode);
+			snprintf(si->effective, sizeof(si->effective), "%s",
+				 accel.d[i].effective_mode);
+			snprintf(si->counters, sizeof(si->counters), "%s", accel.d[i].counters);
+		}
+	}
+
+	/* ---- report ---- */
+	info.load_start = s0.load1;
+	info.load_end = s1.load1;
+	if (s1.total_s > s0.total_s) {
+		info.busy_pct = 100 * (s1.busy_s - s0.busy_s) / (s1.total_s - s0.total_s);
+		info.own_pct = 100 * (s1.children_s - s0.children_s) / (s1.total_s - s0.total_s);
+	}
+	bench_print_tables(stdout, &res, &info);
+	bench_print_warnings(stdout, &res);
+	fflush(stdout);
+	rc = info.n_failures ? 1 : 0;
+	if (opts.json_path) {
+		json_t *j = bench_results_json(&res, &info);
+
+		if (!j ||
+		    json_dump_file(j, opts.json_path, JSON_INDENT(2) | JSON_REAL_PRECISION(6))) {
+			fprintf(stderr, "shunt-bench: failed to write %s\n", opts.json_path);
+			rc = 1;
+		}
+		json_decref(j);
+	}
+	if (opts.plot_path) {
+		char script[] = "/tmp/shunt-bench-plot-XXXXXX";
+		int fd = mkstemp(script), status = -1;
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+		if (f) {
+			bench_write_gnuplot(f, &res, opts.plot_path);
+			fclose(f);
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				execlp("gnuplot", "gnuplot", script, (char *)NULL);
+				_exit(127);
+			}
+			if (pid > 0)
+				while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+					;
+			unlink(script);
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "shunt-bench: gnuplot failed to draw %s\n", opts.plot_path);
+			rc = 1;
+		}
+	}
+cleanup:
+	if (accel_on && bench_accel_cleanup(&accel, rc == 1) && rc == 0)
+		rc = 1;
+	bench_shared_free(sh);
+	bench_results_free(&res);
+	return rc;
+}

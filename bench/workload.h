@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * shunt-bench workloads: one cell = one forked server + one forked client,
+ * each optionally moved into a cgroup and pinned to a CPU, talking over
+ * loopback TCP or a UNIX socket. Results come back through shared memory.
+ */
+#ifndef SHUNT_BENCH_WORKLOAD_H
+#define SHUNT_BENCH_WORKLOAD_H
+
+#include "bench.h"
+
+#include <signal.h>
+
+struct bench_cell_spec {
+	enum bench_workload workload;
+	size_t size;		   /* rr message size or stream write size */
+	enum bench_path_kind kind; /* TCP and ACCEL use TCP sockets, UNIX a UNIX socket */
+	const char *cgroup;	   /* cgroup v2 directory both ends join, or NULL */
+	int client_cpu, server_cpu;
+	double warmup, duration; /* seconds */
+	unsigned id;		 /* unique per cell, names the UNIX socket */
+};
+
+struct bench_shared;
+
+/* Set by the caller's signal handler: an in-flight cell is aborted (children
+ * killed and reaped) and bench_run_cell() returns -EINTR. */
+extern volatile sig_atomic_t bench_stop;
+
+/* Shared memory for up to max_samples round-trip samples per cell. */
+struct bench_shared *bench_shared_new(size_t max_samples);
+void bench_shared_free(struct bench_shared *sh);
+
+/* Run one cell and fill *out. Returns 0, -EINTR when bench_stop was set,
+ * -EAGAIN when a stream receiver got no read inside the measured window (a
+ * scheduling hiccup: worth retrying), -EBADMSG when the connection itself
+ * failed (stall, lost/reordered bytes: a finding about the path), or another
+ * -errno (setup failure) with a message in err.
+ * Never leaves a child behind. */
+int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
+		   struct bench_sample *out, char *err, size_t errlen);
+
+/* Check that the cpu can be used by this process (sched_getaffinity). */
+bool bench_cpu_usable(int cpu);
+
+#endif

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * shunt-bench with the accelerated path (root, cgroup v2, BPF): a tiny run
+ * must show the accel connections redirected (almost no bytes through the
+ * TCP stack) while tcp ones are not, and it must leave nothing behind -
+ * neither after a normal run nor after Ctrl-C in the middle of one.
+ * With "quick" as third argument it runs the CI smoke instead: the whole
+ * default grid with --quick, every cell valid, every path redirected.
+ * usage: bench_accel /path/to/shunt-bench /path/to/shuntd [quick]
+ */
+#include "accel.h"
+#include "bench_run.h"
+#include "pods.h"
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+static const char *bin, *shuntd;
+static char cg2[4096];
+static struct bench_run run;
+
+static double num(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static json_t *find(json_t *arr, const char *path, long long size)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach (arr, i, e) {
+		json_t *sz = json_object_get(e, "size");
+
+		if (!sz)
+			sz = json_object_get(e, "write_size");
+		if (strcmp(json_string_value(json_object_get(e, "path")), path) == 0 &&
+		    json_integer_value(sz) == size)
+			return e;
+	}
+	return NULL;
+}
+
+/* Nothing named after this shunt-bench pid may survive it: cgroups, pins,
+ * a shuntd process. */
+static void check_no_leftovers(pid_t pid)
+{
+	char path[4200], pin_prefix[64], cmd[4096];
+	struct stat st;
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/shunt-bench-%d", cg2, (int)pid);
+	CHECK(stat(path, &st) < 0 && errno == ENOENT, "cgroup %s left behind", path);
+	snprintf(pin_prefix, sizeof(pin_prefix), "shunt-bench-%d-", (int)pid);
+	dir = opendir("/sys/fs/bpf");
+	CHECK(dir, "opendir /sys/fs/bpf");
+	while ((d = readdir(dir)))
+		CHECK(strncmp(d->d_name, pin_prefix, strlen(pin_prefix)) != 0,
+		      "pin dir /sys/fs/bpf/%s left behind", d->d_name);
+	closedir(dir);
+	dir = opendir("/proc");
+	CHECK(dir, "opendir /proc");
+	while ((d = readdir(dir))) {
+		int fd;
+		ssize_t n;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", d->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		for (ssize_t i = 0; i < n; i++)
+			if (cmd[i] == '\0')
+				cmd[i] = ' ';
+		cmd[n > 0 ? n : 0] = '\0';
+		CHECK(!strstr(cmd, pin_prefix), "process %s still runs: %s", d->d_name, cmd);
+	}
+	closedir(dir);
+}
+
+static void test_redirected(void)
+{
+	const char *path = bench_tmp_file();
+	char *argv[] = {
+		(char *)bin, "--paths",	   "tcp,accel",	    "--placement",  "same",
+		"--sizes",   "64",	   "--write-sizes", "1K,64K",	    "--small-writes",
+		"redirect",  "--duration", "0.05",	    "--reps",	    "1",
+		"--json",    (char *)path, "--shuntd",	    (char *)shuntd, NULL};
+	json_error_t jerr;
+	json_t *j, *e;
+
+	CHECK(path, "temporary file");
+	CHECK(bench_run(argv, &run) == 0, "fork");
+	CHECK(run.rc == 0, "exit %d\nstdout:\n%s\nstderr:\n%s", run.rc, run.out, run.err);
+	CHECK(!strstr(run.out, "WARNING"), "accel path not redirected:\n%s", run.out);
+	j = json_load_file(path, 0, &jerr);
+	bench_tmp_unlink();
+	CHECK(j, "json: %s", jerr.text);
+
+	e = find(json_object_get(j, "rr"), "tcp", 64);
+	CHECK(e && num(e, "tcp_fraction") > 0.9, "tcp rr went through TCP");
+	e = find(json_object_get(j, "rr"), "accel", 64);
+	CHECK(e && num(e, "tcp_fraction") < 0.05, "accel rr redirected: tcp fraction %g",
+	      num(e, "tcp_fraction"));
+	CHECK(e && num(e, "ratio_vs_tcp") > 0, "accel rr has a ratio");
+	e = find(json_object_get(j, "stream"), "accel:redirect", 1024);
+	CHECK(e && num(e, "tcp_fraction") < 0.05, "redirect mode redirects 1 KiB writes");
+	CHECK(!find(json_object_get(j, "stream"), "accel:redirect", 65536),
+	      "small-writes variants only below 16 KiB");
+	CHECK(json_array_size(json_object_get(j, "targets")) > 0, "targets evaluated");
+	e = json_array_get(json_object_get(j, "shuntd"), 0);
+	CHECK(e && json_integer_value(
+			   json_object_get(json_object_get(e, "counters"), "sockets_tracked")) > 0,
+	      "shuntd tracked sockets");
+	json_decref(j);
+}
+
+/* Ctrl-C while cells run: exit 130 and everything removed. */
+static void test_interrupt_cleans_up(void)
+{
+	char *argv[] = {(char *)bin, "rr",	"--paths",  "tcp,accel",    "--placement",
+			"same",	     "--sizes", "64",	    "--duration",   "0.5",
+			"--reps",    "20",	"--shuntd", (char *)shuntd, NULL};
+	char buf[4096];
+	size_t got = 0;
+	int errp[2], status;
+	pid_t pid;
+
+	CHECK(pipe(errp) == 0, "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(devnull, 1);
+		dup2(errp[1], 2);
+		close(errp[0]);
+		execv(bin, argv);
+		_exit(127);
+	}
+	close(errp[1]);
+	/* the first progress line is printed when the first cell starts, i.e.
+	 * with shuntd running and the cgroups populated */
+	while (!strstr(buf, "cells")) {
+		struct pollfd p = {.fd = errp[0], .events = POLLIN};
+		ssize_t n;
+
+		CHECK(poll(&p, 1, 30000) == 1, "no progress line within 30 s: '%s'", buf);
+		n = read(errp[0], buf + got, sizeof(buf) - 1 - got);
+		CHECK(n > 0, "shunt-bench exited before running: '%s'", buf);
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	kill(pid, SIGINT);
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	close(errp[0]);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 130, "exit status %d, want 130",
+	      WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+	check_no_leftovers(pid);
+}
+
+static void test_quick_grid(void)
+{
+	const char *path = bench_tmp_file();
+	char *argv[] = {(char *)bin, "--quick",	     "--json", (char *)path,
+			"--shuntd",  (char *)shuntd, NULL};
+	json_error_t jerr;
+	json_t *j, *e;
+	size_t i, n_small_variants = 0;
+
+	CHECK(path, "temporary file");
+	CHECK(bench_run(argv, &run) == 0, "fork");
+	CHECK(run.rc == 0, "exit %d\nstdout:\n%s\nstderr:\n%s", run.rc, run.out, run.err);
+	CHECK(!strstr(run.out, "WARNING"), "a path was not redirected:\n%s", run.out);
+	CHECK(strstr(run.out, "targets:"), "targets summary missing:\n%s", run.out);
+	j = json_load_file(path, 0, &jerr);
+	bench_tmp_unlink();
+	CHECK(j, "json: %s", jerr.text);
+	/* 2 placements x 3 sizes x {tcp, accel, unix} */
+	CHECK(json_array_size(json_object_get(j, "rr")) == 18, "rr entries");
+	json_array_foreach (json_object_get(j, "rr"), i, e)
+		CHECK(json_integer_value(json_object_get(e, "valid_reps")) == 2, "rr %zu reps", i);
+	json_array_foreach (json_object_get(j, "stream"), i, e) {
+		CHECK(json_integer_value(json_object_get(e, "valid_reps")) == 2, "stream %zu", i);
+		n_small_variants +=
+			strncmp(json_string_value(json_object_get(e, "path")), "accel:", 6) == 0;
+	}
+	/* every --small-writes mode at 64 B and 1 KiB in both placements */
+	CHECK(n_small_variants == 3 * 2 * 2, "small-write variants: %zu", n_small_variants);
+	CHECK(json_array_size(json_object_get(j, "shuntd")) == 4, "one shuntd per mode");
+	json_decref(j);
+	check_no_leftovers(run.pid);
+}
+
+int main(int argc, char **argv)
+{
+	FILE *mi;
+
+	CHECK(argc == 3 || argc == 4, "usage: %s shunt-bench shuntd [quick]", argv[0]);
+	bin = argv[1];
+	shuntd = argv[2];
+	if (geteuid() != 0)
+		shunt_test_skip("needs root (cgroups + BPF)");
+	mi = fopen("/proc/self/mountinfo", "re");
+	if (!mi || bench_find_cgroup2(mi, cg2, sizeof(cg2)))
+		shunt_test_skip("no cgroup v2 mount");
+	fclose(mi);
+	if (argc == 4) {
+		CHECK(strcmp(argv[3], "quick") == 0, "unknown mode %s", argv[3]);
+		test_quick_grid();
+		printf("bench quick: ok\n");
+		return 0;
+	}
+
+	/* leftovers of a run killed with SIGKILL (a pid that no longer exists) */
+	pid_t dead = fork();
+	char stale_cg[4200], stale_sub[4300], stale_pin[128];
+
+	CHECK(dead >= 0, "fork");
+	if (dead == 0)
+		_exit(0);
+	CHECK(waitpid(dead, NULL, 0) == dead, "reap");
+	snprintf(stale_cg, sizeof(stale_cg), "%s/shunt-bench-%d", cg2, (int)dead);
+	snprintf(stale_sub, sizeof(stale_sub), "%s/accel-default", stale_cg);
+	snprintf(stale_pin, sizeof(stale_pin), "/sys/fs/bpf/shunt-bench-%d-default", (int)dead);
+	CHECK(mkdir(stale_cg, 0700) == 0 && mkdir(stale_sub, 0700) == 0, "make stale cgroups");
+	/* bpffs may not be mounted yet: shunt-bench mounts it, then only the
+	 * cgroup part of the sweep is checked */
+	bool pin_made = mkdir(stale_pin, 0700) == 0;
+
+	/* a normal run: redirected, stale entries swept, nothing left afterwards */
+	test_redirected();
+	check_no_leftovers(run.pid);
+	check_no_leftovers(dead);
+	CHECK(strstr(run.err, "removed stale cgroup"), "sweep not reported: %s", run.err);
+	CHECK(!pin_made || strstr(run.err, "removed stale pin dir"), "pin sweep not reported");
+	test_interrupt_cleans_up();
+	printf("bench accel: ok\n");
+	return 0;
+}

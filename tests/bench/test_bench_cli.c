@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * shunt-bench as a user sees it: bad input exits 2 with one clear line, and a
+ * tiny tcp + unix run (no privileges, loopback only) produces tables and a
+ * JSON file with the promised structure. Asserts shape, never speed.
+ * usage: bench_cli /path/to/shunt-bench
+ */
+#include "bench_run.h"
+#include "testutil.h"
+
+#include <jansson.h>
+#include <math.h>
+
+static const char *bin;
+static struct bench_run run;
+
+struct bad_case {
+	const char *args[8];
+	const char *msg;
+};
+
+static const struct bad_case bad_cases[] = {
+	{{"warp"}, "unknown mode 'warp'"},
+	{{"rr", "--sizes", "0"}, "bad size '0'"},
+	{{"stream", "--write-sizes", "64,0"}, "bad size '0'"},
+	{{"--paths", "tcp,accel", "--shuntd", "/nonexistent/shuntd"}, "accel path requested"},
+	{{"--paths", "tcp", "--cpus", "0,1000"}, "cpu 1000 is not available"},
+	{{"--paths", "tcp", "--reps", "0"}, "--reps"},
+	{{"--bogus"}, "unknown option"},
+};
+
+static void run_args(const char *const *args)
+{
+	char *argv[24];
+	int n = 0;
+
+	argv[n++] = (char *)bin;
+	for (; *args && n < 23; args++)
+		argv[n++] = (char *)*args;
+	argv[n] = NULL;
+	CHECK(bench_run(argv, &run) == 0, "fork");
+}
+
+static void test_bad_input(void)
+{
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		run_args(bad_cases[i].args);
+		CHECK(run.rc == 2, "case %zu: exit %d, want 2 (stderr: %s)", i, run.rc, run.err);
+		CHECK(strstr(run.err, bad_cases[i].msg), "case %zu: stderr '%s' lacks '%s'", i,
+		      run.err, bad_cases[i].msg);
+		CHECK(strchr(run.err, '\n') == run.err + strlen(run.err) - 1,
+		      "case %zu: exactly one line: '%s'", i, run.err);
+		CHECK(run.out[0] == '\0', "case %zu: nothing on stdout", i);
+	}
+	run_args((const char *[]){"--help", NULL});
+	CHECK(run.rc == 0 && strstr(run.out, "--write-sizes") && strstr(run.out, "--quick"),
+	      "--help documents the flags");
+}
+
+static double num(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void test_tiny_run(void)
+{
+	const char *path = bench_tmp_file();
+	json_error_t jerr;
+	json_t *j, *rr, *st, *e;
+	size_t i;
+
+	CHECK(path, "temporary file");
+	run_args((const char *[]){"--paths", "tcp,unix", "--placement", "same", "--sizes", "64,4K",
+				  "--write-sizes", "1K,64K", "--duration", "0.03", "--reps", "2",
+				  "--json", path, NULL});
+	CHECK(run.rc == 0, "exit %d: %s", run.rc, run.err);
+	CHECK(strstr(run.out, "== round trip") && strstr(run.out, "== stream"), "tables:\n%s",
+	      run.out);
+	CHECK(!strstr(run.err, "cells"), "no progress line for a run under 2 s: %s", run.err);
+
+	j = json_load_file(path, 0, &jerr);
+	bench_tmp_unlink();
+	CHECK(j, "json: %s", jerr.text);
+	CHECK(strcmp(json_string_value(json_object_get(j, "tool")), "shunt-bench") == 0, "tool");
+	rr = json_object_get(j, "rr");
+	st = json_object_get(j, "stream");
+	CHECK(json_array_size(rr) == 4, "rr: 2 sizes x 2 paths, got %zu", json_array_size(rr));
+	CHECK(json_array_size(st) == 4, "stream: 2 sizes x 2 paths");
+	CHECK(json_array_size(json_object_get(j, "targets")) == 0, "no accel, no targets");
+	json_array_foreach (rr, i, e) {
+		const char *p = json_string_value(json_object_get(e, "path"));
+
+		CHECK(json_integer_value(json_object_get(e, "valid_reps")) == 2, "rr %zu reps", i);
+		CHECK(num(e, "p50_us") > 0 && num(e, "p50_us") <= num(e, "p90_us") &&
+			      num(e, "p90_us") <= num(e, "p99_us") &&
+			      num(e, "p99_us") <= num(e, "max_us"),
+		      "rr %zu percentiles ordered", i);
+		CHECK(num(e, "cpu_us_per_op") > 0, "rr %zu cpu per op", i);
+		if (strcmp(p, "tcp") == 0)
+			CHECK(num(e, "tcp_fraction") > 0.9 && num(e, "ratio_vs_tcp") == 1.0,
+			      "tcp goes through TCP, ratio 1");
+		else
+			CHECK(json_is_null(json_object_get(e, "tcp_fraction")),
+			      "unix has no tcp fraction");
+	}
+	json_array_foreach (st, i, e) {
+		CHECK(num(e, "mbps") > 0 && num(e, "mbps_min") <= num(e, "mbps") &&
+			      num(e, "mbps") <= num(e, "mbps_max"),
+		      "stream %zu MB/s inside its range", i);
+		CHECK(num(e, "cpu_us_per_mb") > 0, "stream %zu cpu per MB", i);
+	}
+	json_decref(j);
+}
+
+static void test_progress_line(void)
+{
+	/* estimated 4 x (0.5 + 0.05 warm-up) s > 2 s: progress on stderr */
+	run_args((const char *[]){"rr", "--paths", "tcp", "--placement", "same", "--sizes", "64",
+				  "--duration", "0.5", "--reps", "4", NULL});
+	CHECK(run.rc == 0, "exit %d: %s", run.rc, run.err);
+	CHECK(strstr(run.err, "cells") && strstr(run.err, "eta"), "progress: '%s'", run.err);
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 2, "usage: %s /path/to/shunt-bench", argv[0]);
+	bin = argv[1];
+	test_bad_input();
+	test_tiny_run();
+	test_progress_line();
+	printf("bench cli: ok\n");
+	return 0;
+}
