@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # The README's test command: install dependencies, build, run every test
-# (unit, kernel, e2e). Kernel tests skip (77) without BPF, but fail when CI=true.
+# (unit, kernel, e2e) twice: in the normal build, then in an ASan + UBSan
+# (+ LeakSanitizer) build. Kernel tests skip (77) without BPF, but fail when
+# CI=true. Extra arguments go to both ctest runs (e.g. -L unit).
+# SHUNT_TEST_SANITIZE=0 skips the sanitizer pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-bash scripts/build.sh
-cd "${BUILD_DIR:-build}"
-ctest --output-on-failure --no-tests=error "$@"
+
+BUILD_DIR=${BUILD_DIR:-build} bash scripts/build.sh
+(cd "${BUILD_DIR:-build}" && ctest --output-on-failure --no-tests=error "$@")
+
+if [ "${SHUNT_TEST_SANITIZE:-1}" != 0 ]; then
+	echo "== the same tests under ASan + UBSan"
+	BUILD_DIR=${SANITIZE_BUILD_DIR:-build-asan} bash scripts/build.sh -DSHUNT_SANITIZE=ON
+	(cd "${SANITIZE_BUILD_DIR:-build-asan}" && ctest --output-on-failure --no-tests=error "$@")
+fi

@@ -421,18 +421,21 @@ int main(int argc, char **argv)
 		if (shunt_cgroup2_root(cgroot, sizeof(cgroot))) {
 			fprintf(stderr, "shuntd: no cgroup v2 mount found (mount -t cgroup2 none "
 					"/sys/fs/cgroup)\n");
-			return SHUNT_EXIT_ENV;
+			rc = SHUNT_EXIT_ENV;
+			goto cleanup;
 		}
 		cgroup = cgroot;
 		o.cgroup = cgroup;
 	}
 	if (shunt_preflight(cgroup, o.pin_dir, msg, sizeof(msg))) {
 		fprintf(stderr, "shuntd: %s\n", msg);
-		return SHUNT_EXIT_ENV;
+		rc = SHUNT_EXIT_ENV;
+		goto cleanup;
 	}
 	if (shunt_probe_kernel(msg, sizeof(msg))) {
 		fprintf(stderr, "shuntd: this kernel lacks: %s\n", msg);
-		return SHUNT_EXIT_ENV;
+		rc = SHUNT_EXIT_ENV;
+		goto cleanup;
 	}
 
 	/* signals before attach: a SIGTERM during start-up still cleans up */
