@@ -308,33 +308,37 @@ static __always_inline void record_orig_dst(struct bpf_sock_ops *skops)
 	bpf_map_delete_elem(&shunt_origdst_ck, &cookie);
 }
 
+/* The mirrored (peer's) key of this socket; false for non-IP families. */
+static __always_inline bool mirrored_key(struct bpf_sock_ops *skops, struct shunt_sock_key *m)
+{
+	struct shunt_sock_key k;
+	__u32 family = skops->family;
+
+	if (family != SHUNT_AF_INET && family != SHUNT_AF_INET6)
+		return false;
+	own_key(skops, &k);
+	shunt_key_mirror(&k, m);
+	return true;
+}
+
 /* The accepted end of a captured connection: watch for its close, when the
  * entry is dropped (not at the client's close: a client may connect, send and
  * close before the proxy has accepted and asked). LRU bounds the rest. */
 static __always_inline void watch_orig_dst(struct bpf_sock_ops *skops)
 {
-	struct shunt_sock_key k, m;
-	__u32 family = skops->family;
+	struct shunt_sock_key m;
 
-	if (family != SHUNT_AF_INET && family != SHUNT_AF_INET6)
-		return;
-	own_key(skops, &k);
-	shunt_key_mirror(&k, &m);
-	if (bpf_map_lookup_elem(&shunt_origdst, &m))
+	if (mirrored_key(skops, &m) && bpf_map_lookup_elem(&shunt_origdst, &m))
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 							 BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
 static __always_inline void forget_orig_dst(struct bpf_sock_ops *skops)
 {
-	struct shunt_sock_key k, m;
-	__u32 family = skops->family;
+	struct shunt_sock_key m;
 
-	if (family != SHUNT_AF_INET && family != SHUNT_AF_INET6)
-		return;
-	own_key(skops, &k);
-	shunt_key_mirror(&k, &m);
-	bpf_map_delete_elem(&shunt_origdst, &m);
+	if (mirrored_key(skops, &m))
+		bpf_map_delete_elem(&shunt_origdst, &m);
 }
 
 SEC("sockops")

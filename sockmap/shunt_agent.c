@@ -835,6 +835,21 @@ static void agent_free(struct shunt_agent *a)
 	free(a);
 }
 
+/* Attach the sk_msg verdict program to shunt's sockhash (recorded for undo). */
+static int attach_sk_msg(struct shunt_agent *a)
+{
+	if (bpf_prog_attach(bpf_program__fd(a->sm->progs.shunt_sk_msg),
+			    bpf_map__fd(a->so->maps.shunt_sockhash), BPF_SK_MSG_VERDICT, 0)) {
+		int err = -errno;
+
+		fprintf(stderr, "shuntd: failed to attach sk_msg to sockhash: %s\n",
+			strerror(-err));
+		return err;
+	}
+	a->sk_msg_attached = true;
+	return 0;
+}
+
 /*
  * Adoption: the previous agent's maps (already reused by the skeletons), link
  * and pins become ours. Its connections stay accelerated: the new sk_msg
@@ -849,15 +864,9 @@ static int adopt_finish(struct shunt_agent *a, const struct shunt_opts *o, const
 	char path[PATH_MAX];
 	int err;
 
-	err = bpf_prog_attach(bpf_program__fd(a->sm->progs.shunt_sk_msg),
-			      bpf_map__fd(a->so->maps.shunt_sockhash), BPF_SK_MSG_VERDICT, 0);
-	if (err) {
-		err = -errno;
-		fprintf(stderr, "shuntd: failed to attach sk_msg to sockhash: %s\n",
-			strerror(-err));
+	err = attach_sk_msg(a);
+	if (err)
 		return err;
-	}
-	a->sk_msg_attached = true;
 	if (pin_path(path, sizeof(path), a->ver_dir, SHUNT_PIN_LINK_SOCKOPS))
 		return -ENAMETOOLONG;
 	a->link = bpf_link__open(path);
@@ -1032,15 +1041,9 @@ int shunt_agent_start(const struct shunt_opts *o, struct shunt_agent **out)
 	}
 
 	/* sk_msg on the sockhash first, so every inserted socket gets it */
-	err = bpf_prog_attach(bpf_program__fd(a->sm->progs.shunt_sk_msg),
-			      bpf_map__fd(a->so->maps.shunt_sockhash), BPF_SK_MSG_VERDICT, 0);
-	if (err) {
-		err = -errno;
-		fprintf(stderr, "shuntd: failed to attach sk_msg to sockhash: %s\n",
-			strerror(-err));
+	err = attach_sk_msg(a);
+	if (err)
 		goto cleanup;
-	}
-	a->sk_msg_attached = true;
 	/* bpf_link = multi-attach: other programs on this cgroup are left alone */
 	a->link = bpf_program__attach_cgroup(a->so->progs.shunt_sockops, a->cgroup_fd);
 	if (!a->link) {
