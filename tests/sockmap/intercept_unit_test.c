@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "shunt_bpf.h"
 #include "shunt_opts.h"
 
@@ -17,18 +18,6 @@
 #include "shunt/l4.h"
 #include "shunt/policy.h"
 #endif
-
-static int failures;
-
-#define EXPECT(cond, ...)                                                          \
-	do {                                                                       \
-		if (!(cond)) {                                                     \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                              \
-			fputc('\n', stderr);                                       \
-			failures++;                                                \
-		}                                                                  \
-	} while (0)
 
 enum { OFF = SHUNT_CAPTURE_OFF, L7 = SHUNT_CAPTURE_L7, ISTIO = SHUNT_CAPTURE_ISTIO };
 enum {
@@ -123,7 +112,7 @@ static void test_decide(void)
 		};
 		int got = shunt_capture_decide(&cfg, &in);
 
-		EXPECT(got == t[i].want, "%s: got %d want %d", t[i].name, got, t[i].want);
+		CHECK(got == t[i].want, "%s: got %d want %d", t[i].name, got, t[i].want);
 	}
 }
 
@@ -180,38 +169,38 @@ static void test_opts(void)
 	size_t i;
 
 	/* defaults: Istio's uid and ports, capture off, nothing to attach */
-	EXPECT(parse(&o, (const char *const[]){NULL}, err, sizeof(err)) == 0, "%s", err);
-	EXPECT(o.capture == SHUNT_CAPTURE_OFF && !o.no_l7_proxy && o.l4_policy &&
-		       o.proxy_uid == 1337 && o.outbound_port == 15001 && o.inbound_port == 15006 &&
-		       o.inbound_capture,
-	       "defaults");
-	EXPECT(!shunt_opts_intercept(&o), "capture off without policy attaches nothing");
-	EXPECT(shunt_icpt_port_flags(&o, 15020) == 0, "istio ports only in istio mode");
+	CHECK(parse(&o, (const char *const[]){NULL}, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.capture == SHUNT_CAPTURE_OFF && !o.no_l7_proxy && o.l4_policy &&
+		      o.proxy_uid == 1337 && o.outbound_port == 15001 && o.inbound_port == 15006 &&
+		      o.inbound_capture,
+	      "defaults");
+	CHECK(!shunt_opts_intercept(&o), "capture off without policy attaches nothing");
+	CHECK(shunt_icpt_port_flags(&o, 15020) == 0, "istio ports only in istio mode");
 
-	EXPECT(parse(&o, good, err, sizeof(err)) == 0, "%s", err);
-	EXPECT(o.capture == SHUNT_CAPTURE_ISTIO && o.no_l7_proxy && !o.l4_policy, "capture");
-	EXPECT(o.proxy_uid == SHUNT_UID_NONE && o.proxy_mark == 42, "uid/mark");
-	EXPECT(o.n_proxy_cgroups == 1 && !strcmp(o.proxy_cgroups[0], "/sys/fs/cgroup/x/sidecar"),
-	       "proxy cgroup");
-	EXPECT(shunt_opts_intercept(&o), "istio attaches");
+	CHECK(parse(&o, good, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.capture == SHUNT_CAPTURE_ISTIO && o.no_l7_proxy && !o.l4_policy, "capture");
+	CHECK(o.proxy_uid == SHUNT_UID_NONE && o.proxy_mark == 42, "uid/mark");
+	CHECK(o.n_proxy_cgroups == 1 && !strcmp(o.proxy_cgroups[0], "/sys/fs/cgroup/x/sidecar"),
+	      "proxy cgroup");
+	CHECK(shunt_opts_intercept(&o), "istio attaches");
 	shunt_capture_cfg_from_opts(&o, &cfg);
-	EXPECT(cfg.mode == SHUNT_CAPTURE_ISTIO && cfg.flags == 0 &&
-		       cfg.proxy_uid == SHUNT_UID_NONE && cfg.proxy_mark == 42 &&
-		       cfg.outbound_port == 16001 && cfg.inbound_port == 16006,
-	       "capture cfg");
+	CHECK(cfg.mode == SHUNT_CAPTURE_ISTIO && cfg.flags == 0 &&
+		      cfg.proxy_uid == SHUNT_UID_NONE && cfg.proxy_mark == 42 &&
+		      cfg.outbound_port == 16001 && cfg.inbound_port == 16006,
+	      "capture cfg");
 	for (i = 0; i < sizeof(shunt_istio_excluded_ports) / sizeof(uint16_t); i++)
-		EXPECT(shunt_icpt_port_flags(&o, shunt_istio_excluded_ports[i]) ==
-			       (SHUNT_PORT_NO_OUTBOUND | SHUNT_PORT_NO_INBOUND),
-		       "istio port %u", shunt_istio_excluded_ports[i]);
-	EXPECT(shunt_icpt_port_flags(&o, 8081) == SHUNT_PORT_NO_OUTBOUND, "8081");
-	EXPECT(shunt_icpt_port_flags(&o, 9090) == SHUNT_PORT_NO_INBOUND, "9090");
-	EXPECT(shunt_icpt_port_flags(&o, 80) == 0, "80");
+		CHECK(shunt_icpt_port_flags(&o, shunt_istio_excluded_ports[i]) ==
+			      (SHUNT_PORT_NO_OUTBOUND | SHUNT_PORT_NO_INBOUND),
+		      "istio port %u", shunt_istio_excluded_ports[i]);
+	CHECK(shunt_icpt_port_flags(&o, 8081) == SHUNT_PORT_NO_OUTBOUND, "8081");
+	CHECK(shunt_icpt_port_flags(&o, 9090) == SHUNT_PORT_NO_INBOUND, "9090");
+	CHECK(shunt_icpt_port_flags(&o, 80) == 0, "80");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		EXPECT(parse(&o, bad[i], err, sizeof(err)) == -EINVAL && err[0],
-		       "bad case %zu (%s) accepted", i, bad[i][0]);
-	EXPECT(!strcmp(shunt_capture_name(SHUNT_CAPTURE_L7), "l7"), "name");
+		CHECK(parse(&o, bad[i], err, sizeof(err)) == -EINVAL && err[0],
+		      "bad case %zu (%s) accepted", i, bad[i][0]);
+	CHECK(!strcmp(shunt_capture_name(SHUNT_CAPTURE_L7), "l7"), "name");
 	for (i = SHUNT_CNT_CAPTURED_OUT; i < SHUNT_CNT__MAX; i++)
-		EXPECT(shunt_counter_name((unsigned)i) != NULL, "counter %zu named", i);
+		CHECK(shunt_counter_name((unsigned)i) != NULL, "counter %zu named", i);
 }
 
 /* The BPF lookup (shunt_capture.bpf.h) over a table emulating the hash map. */
@@ -274,7 +263,7 @@ static void test_l4_order(void)
 
 	if (shunt_config_load_string(json, "l4.json", &c, &d) || shunt_policy_compile(c, &p, &d)) {
 		shunt_diags_print(&d, stderr);
-		EXPECT(0, "config");
+		CHECK(0, "config");
 		goto cleanup;
 	}
 	for (flags = 0; flags < 2; flags++) {
@@ -284,8 +273,8 @@ static void test_l4_order(void)
 		e = NULL;
 		keys = NULL;
 		vals = NULL;
-		EXPECT(shunt_policy_l4_entries_opts(p, flags ? SHUNT_L4_NO_PROXY : 0, &e, &n) == 0,
-		       "entries");
+		CHECK(shunt_policy_l4_entries_opts(p, flags ? SHUNT_L4_NO_PROXY : 0, &e, &n) == 0,
+		      "entries");
 		keys = calloc(n + 1, sizeof(*keys));
 		vals = calloc(n + 1, sizeof(*vals));
 		if (!keys || !vals)
@@ -295,7 +284,7 @@ static void test_l4_order(void)
 							e[i].port, 0};
 			vals[i] = e[i].verdict;
 		}
-		EXPECT(n > 0, "no entries");
+		CHECK(n > 0, "no entries");
 		/* every source (world, each workload) x every destination x ports */
 		for (src = SHUNT_IDENTITY_WORLD; src <= 5; src++)
 			for (dst = 1; dst <= 4; dst++)
@@ -304,19 +293,19 @@ static void test_l4_order(void)
 					__u32 got =
 						bpf_like_lookup(keys, vals, n, src, dst, ports[i]);
 
-					EXPECT(got == want, "src %u dst %u port %u: %u vs %u", src,
-					       dst, ports[i], got, want);
+					CHECK(got == want, "src %u dst %u port %u: %u vs %u", src,
+					      dst, ports[i], got, want);
 					checked++;
 				}
 	}
 	/* spot checks of the policy's meaning */
-	EXPECT(bpf_like_lookup(keys, vals, n, 3, 1, 80) == SHUNT_L4V_DENY,
-	       "no-proxy: HTTP rule dropped");
-	EXPECT(bpf_like_lookup(keys, vals, n, 3, 1, 9090) == SHUNT_L4V_ALLOW, "9090 open");
-	EXPECT(bpf_like_lookup(keys, vals, n, 4, 2, 80) == SHUNT_L4V_ALLOW, "no policy on app2");
-	EXPECT(bpf_like_lookup(keys, vals, n, 2, 4, 443) == SHUNT_L4V_ALLOW, "app2 -> db");
-	EXPECT(bpf_like_lookup(keys, vals, n, 2, 4, 5432) == SHUNT_L4V_DENY, "db:5432 denied");
-	EXPECT(bpf_like_lookup(keys, vals, n, 4, 4, 443) == SHUNT_L4V_DENY, "db from db");
+	CHECK(bpf_like_lookup(keys, vals, n, 3, 1, 80) == SHUNT_L4V_DENY,
+	      "no-proxy: HTTP rule dropped");
+	CHECK(bpf_like_lookup(keys, vals, n, 3, 1, 9090) == SHUNT_L4V_ALLOW, "9090 open");
+	CHECK(bpf_like_lookup(keys, vals, n, 4, 2, 80) == SHUNT_L4V_ALLOW, "no policy on app2");
+	CHECK(bpf_like_lookup(keys, vals, n, 2, 4, 443) == SHUNT_L4V_ALLOW, "app2 -> db");
+	CHECK(bpf_like_lookup(keys, vals, n, 2, 4, 5432) == SHUNT_L4V_DENY, "db:5432 denied");
+	CHECK(bpf_like_lookup(keys, vals, n, 4, 4, 443) == SHUNT_L4V_DENY, "db from db");
 	printf("l4 order: %zu lookups agree with shunt_l4_lookup\n", checked);
 cleanup:
 	free(e);
@@ -335,10 +324,5 @@ int main(void)
 	test_decide();
 	test_opts();
 	test_l4_order();
-	if (failures) {
-		fprintf(stderr, "%d failure(s)\n", failures);
-		return 1;
-	}
-	printf("intercept_unit_test: ok\n");
-	return 0;
+	return check_done("intercept_unit_test");
 }

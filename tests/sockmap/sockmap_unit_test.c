@@ -6,20 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "shunt_bpf.h"
 #include "shunt_opts.h"
-
-static int failures;
-
-#define EXPECT(cond, ...)                                                          \
-	do {                                                                       \
-		if (!(cond)) {                                                     \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                              \
-			fputc('\n', stderr);                                       \
-			failures++;                                                \
-		}                                                                  \
-	} while (0)
 
 static void ip6(const char *s, __u32 out[4])
 {
@@ -68,19 +57,19 @@ static void test_key_fill(void)
 			ip6(cases[i].r, r);
 		}
 		loop = shunt_key_fill(&k, (__u32)cases[i].family, l, r, 1234, 80);
-		EXPECT(k.family == cases[i].want_family, "%s: family %u", cases[i].name, k.family);
-		EXPECT(loop == cases[i].want_loop, "%s: loopback %d", cases[i].name, loop);
-		EXPECT(k.local_port == 1234 && k.remote_port == 80, "%s: ports", cases[i].name);
-		EXPECT(k.pad == 0 && k.netns == 0, "%s: padding", cases[i].name);
+		CHECK(k.family == cases[i].want_family, "%s: family %u", cases[i].name, k.family);
+		CHECK(loop == cases[i].want_loop, "%s: loopback %d", cases[i].name, loop);
+		CHECK(k.local_port == 1234 && k.remote_port == 80, "%s: ports", cases[i].name);
+		CHECK(k.pad == 0 && k.netns == 0, "%s: padding", cases[i].name);
 		if (k.family == SHUNT_AF_INET)
-			EXPECT(k.local_ip[1] == 0 && k.local_ip[2] == 0 && k.local_ip[3] == 0,
-			       "%s: v4 key not zero-padded", cases[i].name);
+			CHECK(k.local_ip[1] == 0 && k.local_ip[2] == 0 && k.local_ip[3] == 0,
+			      "%s: v4 key not zero-padded", cases[i].name);
 		shunt_key_mirror(&k, &m);
-		EXPECT(m.local_port == 80 && m.remote_port == 1234, "%s: mirror ports",
-		       cases[i].name);
-		EXPECT(!memcmp(m.local_ip, k.remote_ip, 16), "%s: mirror ip", cases[i].name);
+		CHECK(m.local_port == 80 && m.remote_port == 1234, "%s: mirror ports",
+		      cases[i].name);
+		CHECK(!memcmp(m.local_ip, k.remote_ip, 16), "%s: mirror ip", cases[i].name);
 		shunt_key_mirror(&m, &mm);
-		EXPECT(!memcmp(&mm, &k, sizeof(k)), "%s: mirror twice != identity", cases[i].name);
+		CHECK(!memcmp(&mm, &k, sizeof(k)), "%s: mirror twice != identity", cases[i].name);
 	}
 }
 
@@ -96,7 +85,7 @@ static void test_dualstack_pairing(void)
 	shunt_key_fill(&ck, AF_INET, c_l, c_r, 40000, 8080);
 	shunt_key_fill(&sk, AF_INET6, s_l, s_r, 8080, 40000);
 	shunt_key_mirror(&ck, &cm);
-	EXPECT(!memcmp(&cm, &sk, sizeof(sk)), "dual-stack server key is not the client's mirror");
+	CHECK(!memcmp(&cm, &sk, sizeof(sk)), "dual-stack server key is not the client's mirror");
 }
 
 static void test_small_write_policy(void)
@@ -109,24 +98,24 @@ static void test_small_write_policy(void)
 		fell |= shunt_small_write_step(&c, 64, 64, 8192);
 		c.run_msgs = 0, c.run_bytes = 0; /* peer sent */
 	}
-	EXPECT(!fell, "request/response fell back");
+	CHECK(!fell, "request/response fell back");
 	/* one-way stream of small writes: falls back at the end of the first window */
 	memset(&c, 0, sizeof(c));
 	for (i = 1; i <= 64; i++) {
 		fell = shunt_small_write_step(&c, 64, 64, 8192);
-		EXPECT(fell == (i == 64), "small stream: send %d verdict %d", i, fell);
+		CHECK(fell == (i == 64), "small stream: send %d verdict %d", i, fell);
 	}
 	/* one-way stream of large writes: never */
 	memset(&c, 0, sizeof(c));
 	for (i = 0; i < 1000; i++)
-		EXPECT(!shunt_small_write_step(&c, 65536, 64, 8192), "large stream fell back");
+		CHECK(!shunt_small_write_step(&c, 65536, 64, 8192), "large stream fell back");
 	/* large then small: judged per window */
 	memset(&c, 0, sizeof(c));
 	for (i = 0; i < 64; i++)
 		shunt_small_write_step(&c, 1 << 20, 64, 8192);
 	for (i = 1, fell = 0; i <= 64; i++)
 		fell |= shunt_small_write_step(&c, 10, 64, 8192);
-	EXPECT(fell, "small window after large one not detected");
+	CHECK(fell, "small window after large one not detected");
 }
 
 static void test_parse(void)
@@ -159,33 +148,33 @@ static void test_parse(void)
 	for (i = 0; i < sizeof(cidrs) / sizeof(cidrs[0]); i++) {
 		int r = shunt_parse_cidr(cidrs[i].in, &k);
 
-		EXPECT((r == 0) == cidrs[i].ok, "cidr %s: %d", cidrs[i].in, r);
+		CHECK((r == 0) == cidrs[i].ok, "cidr %s: %d", cidrs[i].in, r);
 		if (r == 0)
-			EXPECT(k.prefixlen == cidrs[i].plen, "cidr %s: prefix %u", cidrs[i].in,
-			       k.prefixlen);
+			CHECK(k.prefixlen == cidrs[i].plen, "cidr %s: prefix %u", cidrs[i].in,
+			      k.prefixlen);
 	}
-	EXPECT(shunt_parse_cidr("10.1.2.3/32", &k) == 0 && k.addr[10] == 0xff && k.addr[12] == 10,
-	       "v4 cidr not mapped");
+	CHECK(shunt_parse_cidr("10.1.2.3/32", &k) == 0 && k.addr[10] == 0xff && k.addr[12] == 10,
+	      "v4 cidr not mapped");
 	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
-		EXPECT((shunt_parse_loopback_addr(addrs[i].in, &ss, &len) == 0) == addrs[i].ok,
-		       "addr %s", addrs[i].in);
-	EXPECT(shunt_parse_port("80", &port) == 0 && port == 80, "port 80");
-	EXPECT(shunt_parse_port("0", &port) != 0 && shunt_parse_port("65536", &port) != 0 &&
-		       shunt_parse_port("8x", &port) != 0 && shunt_parse_port("", &port) != 0,
-	       "bad ports accepted");
-	EXPECT(shunt_parse_small_writes("pass", &m) == 0 && m == SHUNT_SMALL_PASS, "pass");
+		CHECK((shunt_parse_loopback_addr(addrs[i].in, &ss, &len) == 0) == addrs[i].ok,
+		      "addr %s", addrs[i].in);
+	CHECK(shunt_parse_port("80", &port) == 0 && port == 80, "port 80");
+	CHECK(shunt_parse_port("0", &port) != 0 && shunt_parse_port("65536", &port) != 0 &&
+		      shunt_parse_port("8x", &port) != 0 && shunt_parse_port("", &port) != 0,
+	      "bad ports accepted");
+	CHECK(shunt_parse_small_writes("pass", &m) == 0 && m == SHUNT_SMALL_PASS, "pass");
 	{
 		static const char *round[] = {"10.0.0.0/8", "10.1.2.3/32", "fd00::/64", "::1/128",
 					      "0.0.0.0/0"};
 		char text[80];
 
 		for (i = 0; i < sizeof(round) / sizeof(round[0]); i++) {
-			EXPECT(shunt_parse_cidr(round[i], &k) == 0, "%s", round[i]);
+			CHECK(shunt_parse_cidr(round[i], &k) == 0, "%s", round[i]);
 			shunt_format_cidr(text, sizeof(text), &k);
-			EXPECT(!strcmp(text, round[i]), "cidr %s formatted as %s", round[i], text);
+			CHECK(!strcmp(text, round[i]), "cidr %s formatted as %s", round[i], text);
 		}
 	}
-	EXPECT(shunt_parse_small_writes("fast", &m) != 0, "bad mode accepted");
+	CHECK(shunt_parse_small_writes("fast", &m) != 0, "bad mode accepted");
 }
 
 static void test_opts(void)
@@ -223,43 +212,43 @@ static void test_opts(void)
 	size_t i;
 
 	shunt_opts_init(&o);
-	EXPECT(shunt_opts_parse(&o, (int)(sizeof(ok) / sizeof(ok[0])), ok, err, sizeof(err)) == 0,
-	       "valid args rejected: %s", err);
-	EXPECT(o.ready_fd == 5 && o.n_exclude_ports == 2 && o.exclude_ports[1] == 443 &&
-		       o.n_include == 1 && o.n_exclude == 1 &&
-		       o.small_writes == SHUNT_SMALL_REDIRECT && o.verbose && o.metrics &&
-		       !strcmp(o.pin_dir, "/sys/fs/bpf/t"),
-	       "parsed values");
+	CHECK(shunt_opts_parse(&o, (int)(sizeof(ok) / sizeof(ok[0])), ok, err, sizeof(err)) == 0,
+	      "valid args rejected: %s", err);
+	CHECK(o.ready_fd == 5 && o.n_exclude_ports == 2 && o.exclude_ports[1] == 443 &&
+		      o.n_include == 1 && o.n_exclude == 1 &&
+		      o.small_writes == SHUNT_SMALL_REDIRECT && o.verbose && o.metrics &&
+		      !strcmp(o.pin_dir, "/sys/fs/bpf/t"),
+	      "parsed values");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		shunt_opts_init(&o);
 		err[0] = 0;
-		EXPECT(shunt_opts_parse(&o, 3, bad[i], err, sizeof(err)) != 0 && err[0],
-		       "accepted %s %s", bad[i][1], bad[i][2]);
+		CHECK(shunt_opts_parse(&o, 3, bad[i], err, sizeof(err)) != 0 && err[0],
+		      "accepted %s %s", bad[i][1], bad[i][2]);
 	}
 	/* lists fill up to SHUNT_OPTS_MAX_LIST, then -E2BIG */
 	shunt_opts_init(&o);
 	for (i = 0; i < SHUNT_OPTS_MAX_LIST; i++)
-		EXPECT(shunt_opts_add_port(&o, (uint16_t)(i + 1)) == 0, "add port %zu", i);
-	EXPECT(shunt_opts_add_port(&o, 9999) == -E2BIG, "port list overflow");
+		CHECK(shunt_opts_add_port(&o, (uint16_t)(i + 1)) == 0, "add port %zu", i);
+	CHECK(shunt_opts_add_port(&o, 9999) == -E2BIG, "port list overflow");
 	{
 		struct shunt_cidr_key k = {.prefixlen = 64};
 
-		EXPECT(shunt_opts_add_cidr(&o, true, &k, "::/64") == 0 && o.n_include == 1 &&
-			       !strcmp(o.include[0].text, "::/64"),
-		       "add cidr");
+		CHECK(shunt_opts_add_cidr(&o, true, &k, "::/64") == 0 && o.n_include == 1 &&
+			      !strcmp(o.include[0].text, "::/64"),
+		      "add cidr");
 	}
 	{
 		char *cfg[] = {"shuntd", "--config", "/etc/shunt.json"};
 
 		shunt_opts_init(&o);
-		EXPECT(shunt_opts_parse(&o, 3, cfg, err, sizeof(err)) == 0 && o.config &&
-			       !strcmp(o.config, "/etc/shunt.json"),
-		       "--config");
+		CHECK(shunt_opts_parse(&o, 3, cfg, err, sizeof(err)) == 0 && o.config &&
+			      !strcmp(o.config, "/etc/shunt.json"),
+		      "--config");
 	}
 	shunt_opts_init(&o);
-	EXPECT(!strcmp(o.pin_dir, SHUNT_DEFAULT_PIN_DIR) && o.ready_fd == -1 &&
-		       o.small_writes == SHUNT_SMALL_ADAPTIVE,
-	       "defaults");
+	CHECK(!strcmp(o.pin_dir, SHUNT_DEFAULT_PIN_DIR) && o.ready_fd == -1 &&
+		      o.small_writes == SHUNT_SMALL_ADAPTIVE,
+	      "defaults");
 }
 
 static void test_metrics(void)
@@ -273,12 +262,12 @@ static void test_metrics(void)
 	cnt[SHUNT_CNT_BYTES_REDIRECTED] = 12345;
 	shunt_metrics_write(f, (const uint64_t *)cnt, 3);
 	fclose(f);
-	EXPECT(strstr(buf, "shunt_bytes_redirected_total 12345\n") != NULL, "bytes line");
-	EXPECT(strstr(buf, "# TYPE shunt_fallback_small_writes_total counter\n") != NULL, "type");
-	EXPECT(strstr(buf, "shunt_sockets_active 3\n") != NULL, "gauge");
+	CHECK(strstr(buf, "shunt_bytes_redirected_total 12345\n") != NULL, "bytes line");
+	CHECK(strstr(buf, "# TYPE shunt_fallback_small_writes_total counter\n") != NULL, "type");
+	CHECK(strstr(buf, "shunt_sockets_active 3\n") != NULL, "gauge");
 	for (i = 0; i < SHUNT_CNT__MAX; i++)
-		EXPECT(shunt_counter_name(i) && shunt_counter_help(i), "counter %u unnamed", i);
-	EXPECT(shunt_counter_name(SHUNT_CNT__MAX) == NULL, "out of range");
+		CHECK(shunt_counter_name(i) && shunt_counter_help(i), "counter %u unnamed", i);
+	CHECK(shunt_counter_name(SHUNT_CNT__MAX) == NULL, "out of range");
 	free(buf);
 }
 
@@ -290,10 +279,5 @@ int main(void)
 	test_parse();
 	test_opts();
 	test_metrics();
-	if (failures) {
-		fprintf(stderr, "%d failure(s)\n", failures);
-		return 1;
-	}
-	printf("ok\n");
-	return 0;
+	return check_done("sockmap_unit_test");
 }

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Minimal assertion helpers for the config unit tests. */
+/*
+ * Non-fatal assertion helpers for table-driven unit tests: CHECK counts and
+ * reports a failure and goes on, check_done() prints the tally and gives the
+ * exit status. (testutil.h's CHECK is the fatal variant, for tests where a
+ * failure makes the rest meaningless.)
+ */
 #ifndef SHUNT_TEST_CHECK_H
 #define SHUNT_TEST_CHECK_H
 
