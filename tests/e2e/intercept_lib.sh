@@ -7,6 +7,17 @@ PROXY_UID=1337
 ISTIO_OUT=15001
 ISTIO_IN=15006
 
+require_cmds() { # require_cmds CMD...: skip (77) if one is missing, fail under CI=true
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || {
+			echo "SKIP: $c not installed" >&2
+			[ "${CI:-}" = true ] && exit 1
+			exit 77
+		}
+	done
+}
+
 rel_cgroup() { # absolute pod cgroup -> path relative to the cgroup2 mount
 	echo "${1#"$SHUNT_CGROUP2"}"
 }

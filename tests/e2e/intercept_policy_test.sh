@@ -13,13 +13,7 @@ TOOL=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=intercept_lib.sh
 . "$HERE/intercept_lib.sh"
-for c in jq nginx curl; do
-	command -v "$c" >/dev/null || {
-		echo "SKIP: $c not installed" >&2
-		[ "${CI:-}" = true ] && exit 1
-		exit 77
-	}
-done
+require_cmds jq nginx curl
 T=$(mktemp -d)
 chmod 755 "$T"
 PIN=$SHUNT_PIN_DIR/shunt

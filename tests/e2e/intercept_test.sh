@@ -17,13 +17,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=intercept_lib.sh
 . "$HERE/intercept_lib.sh"
 
-for c in jq nginx curl setpriv iptables-save nft; do
-	command -v "$c" >/dev/null || {
-		echo "SKIP: $c not installed" >&2
-		[ "${CI:-}" = true ] && exit 1
-		exit 77
-	}
-done
+require_cmds jq nginx curl setpriv iptables-save nft
 
 T=$(mktemp -d)
 chmod 755 "$T"
