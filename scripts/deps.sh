@@ -29,13 +29,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Debian starts a freshly installed nginx/haproxy as a service; shunt runs
+  # its own instances on private ports, so stop only what this install
+  # started (an instance that was already running is not ours to touch).
+  for svc in nginx haproxy; do
+    case " ${missing[*]} " in
+    *" $svc "* | *" $svc-"*) invoke-rc.d "$svc" stop >/dev/null 2>&1 || true ;;
+    esac
+  done
 fi
-
-# Debian starts services on install where an init system runs; our benchmarks
-# start their own instances on private ports, so stop the packaged ones.
-for svc in nginx haproxy; do
-  pkill -x "$svc" 2>/dev/null || true
-done
 
 if ! mountpoint -q /sys/fs/bpf; then
   mount -t bpf bpf /sys/fs/bpf
