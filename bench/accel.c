@@ -476,7 +476,7 @@ int bench_accel_setup(struct bench_accel *a, const struct bench_opts *o, const c
 		const char *tag;
 		bool dup = false;
 
-		if (p->kind != BENCH_PATH_ACCEL)
+		if (!bench_path_accelerated(p))
 			continue;
 		for (int j = 0; j < a->n; j++)
 			if (strcmp(a->d[j].mode, p->mode) == 0)
@@ -513,7 +513,7 @@ const char *bench_accel_cgroup(const struct bench_accel *a, const struct bench_p
 {
 	if (!a->plain_made)
 		return NULL;
-	if (p->kind != BENCH_PATH_ACCEL)
+	if (!bench_path_accelerated(p))
 		return a->plain;
 	for (int i = 0; i < a->n; i++)
 		if (strcmp(a->d[i].mode, p->mode) == 0 && a->d[i].cg_made)
@@ -622,4 +622,54 @@ int bench_accel_cleanup(struct bench_accel *a, bool keep_logs)
 		a->log_dir_made = false;
 	}
 	return first_err;
+}
+
+int bench_find_binary(const char *name, const char *explicit_path, const char *self_exe,
+		      const char *sibling_dir, char *out, size_t len)
+{
+	static const char *const sbin[] = {"/usr/sbin", "/usr/local/sbin", "/sbin"};
+	char buf[PATH_MAX];
+	const char *env = getenv("PATH");
+
+	if (explicit_path) {
+		if (!executable(explicit_path))
+			return -ENOENT;
+		snprintf(out, len, "%s", explicit_path);
+		return 0;
+	}
+	if (self_exe && sibling_dir && strlen(self_exe) < sizeof(buf)) {
+		char dir[PATH_MAX], sibling[PATH_MAX];
+
+		snprintf(buf, sizeof(buf), "%s", self_exe);
+		snprintf(dir, sizeof(dir), "%s", dirname(buf));
+		if ((size_t)snprintf(sibling, sizeof(sibling), "%s/../%s/%s", dir, sibling_dir,
+				     name) < sizeof(sibling) &&
+		    executable(sibling)) {
+			snprintf(out, len, "%s", sibling);
+			return 0;
+		}
+	}
+	while (env && *env) {
+		const char *colon = strchr(env, ':');
+		size_t n = colon ? (size_t)(colon - env) : strlen(env);
+
+		if (n &&
+		    (size_t)snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, env, name) <
+			    sizeof(buf) &&
+		    executable(buf)) {
+			snprintf(out, len, "%s", buf);
+			return 0;
+		}
+		if (!colon)
+			break;
+		env = colon + 1;
+	}
+	for (size_t i = 0; i < sizeof(sbin) / sizeof(sbin[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s/%s", sbin[i], name);
+		if (executable(buf)) {
+			snprintf(out, len, "%s", buf);
+			return 0;
+		}
+	}
+	return -ENOENT;
 }

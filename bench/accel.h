@@ -54,6 +54,12 @@ int bench_find_cgroup2(FILE *mountinfo, char *out, size_t len);
 int bench_find_shuntd(const char *explicit_path, const char *self_exe, char *out, size_t len,
 		      char *err, size_t errlen);
 
+/* Locate a program: explicit_path (must be executable), else
+ * <dir of self_exe>/../<sibling_dir>/<name> (sibling_dir may be NULL), else
+ * $PATH, else /usr/sbin, /usr/local/sbin, /sbin. Returns 0 or -ENOENT. */
+int bench_find_binary(const char *name, const char *explicit_path, const char *self_exe,
+		      const char *sibling_dir, char *out, size_t len);
+
 /* 1 when `shuntd --help` mentions --small-writes, 0 when not, -errno. */
 int bench_shuntd_has_small_writes(const char *shuntd);
 

@@ -38,7 +38,31 @@ const char *bench_placement_name(enum bench_placement p)
 
 const char *bench_workload_name(enum bench_workload w)
 {
-	return w == BENCH_RR ? "rr" : "stream";
+	switch (w) {
+	case BENCH_RR:
+		return "rr";
+	case BENCH_STREAM:
+		return "stream";
+	case BENCH_HTTP:
+		return "http";
+	case BENCH_CONNECT:
+		return "connect";
+	}
+	return "?";
+}
+
+const double bench_cdf_q[BENCH_CDF_N] = {0,  1,	   5,	 10,   20,   30,   40,	  50,
+					 60, 70,   75,	 80,   85,   90,   93,	  95,
+					 97, 98.5, 99.0, 99.5, 99.7, 99.9, 99.99, 100};
+
+bool bench_path_accelerated(const struct bench_path *p)
+{
+	return p->kind == BENCH_PATH_ACCEL || p->kind == BENCH_PATH_PROXY_ACCEL;
+}
+
+bool bench_path_is_proxy(const struct bench_path *p)
+{
+	return p->kind >= BENCH_PATH_PROXY;
 }
 
 int bench_parse_size(const char *s, size_t *out)
@@ -155,10 +179,19 @@ static int add_path(const char *tok, void *ctx, char *err, size_t errlen)
 	} else if (strncmp(tok, "accel:", 6) == 0 && valid_small_mode(tok + 6)) {
 		p.kind = BENCH_PATH_ACCEL;
 		snprintf(p.mode, sizeof(p.mode), "%s", tok + 6);
+	} else if (strcmp(tok, "proxy") == 0) {
+		p.kind = BENCH_PATH_PROXY;
+	} else if (strcmp(tok, "proxy+accel") == 0) {
+		p.kind = BENCH_PATH_PROXY_ACCEL;
+	} else if (strcmp(tok, "haproxy") == 0) {
+		p.kind = BENCH_PATH_HAPROXY;
+	} else if (strcmp(tok, "nginx") == 0) {
+		p.kind = BENCH_PATH_NGINX;
 	} else {
 		return fail(err, errlen,
 			    "--paths: unknown path '%s' (want tcp, accel, "
-			    "accel:adaptive|redirect|pass, unix)",
+			    "accel:adaptive|redirect|pass, unix, proxy, proxy+accel, haproxy, "
+			    "nginx)",
 			    tok);
 	}
 	snprintf(p.name, sizeof(p.name), "%s", tok);
@@ -252,6 +285,7 @@ static void set_defaults(struct bench_opts *o)
 	o->reps = DEFAULT_REPS;
 	o->cpus[0] = 0;
 	o->cpus[1] = 1;
+	o->exchange = true;
 }
 
 /* "--name=value" or "--name value". Returns the value or NULL. */
@@ -278,7 +312,9 @@ static const char *flag_value(const char *arg, const char *name, int argc, char 
 int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, size_t errlen)
 {
 	bool have_mode = false, have_paths = false;
-	bool have_duration = false, have_reps = false;
+	bool have_duration = false, have_reps = false, have_sizes = false;
+	bool have_l7_flag = false;
+	const char *l7_flag = NULL;
 	int ret;
 
 	set_defaults(o);
@@ -303,13 +339,25 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 				o->workloads = BENCH_STREAM;
 			else if (strcmp(a, "all") == 0)
 				o->workloads = BENCH_RR | BENCH_STREAM;
+			else if (strcmp(a, "http") == 0)
+				o->workloads = BENCH_HTTP;
+			else if (strcmp(a, "connect") == 0)
+				o->workloads = BENCH_CONNECT;
 			else
-				return fail(err, errlen,
-					    "unknown mode '%s' (want rr, stream or all)", a);
+				return fail(
+					err, errlen,
+					"unknown mode '%s' (want rr, stream, all, http or connect)",
+					a);
 			continue;
 		}
 		if (strcmp(a, "--quick") == 0) {
 			o->quick = true;
+			continue;
+		}
+		if (strcmp(a, "--no-exchange") == 0) {
+			o->exchange = false;
+			have_l7_flag = true;
+			l7_flag = "--no-exchange";
 			continue;
 		}
 
@@ -325,6 +373,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 
 			NEED_VALUE("--sizes");
 			o->n_sizes = 0;
+			have_sizes = true;
 			ret = for_each_token(v, "--sizes", err, errlen, add_size, &l);
 		} else if (VALUE_OF("--write-sizes")) {
 			struct size_list l = {o->write_sizes, &o->n_write_sizes, "--write-sizes"};
@@ -399,6 +448,46 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 					ret = fail(err, errlen,
 						   "--plot: file name must end in .png or .svg");
 			}
+		} else if (VALUE_OF("--conns")) {
+			NEED_VALUE("--conns");
+			have_l7_flag = true;
+			l7_flag = "--conns";
+			ret = parse_int(v, 1, BENCH_MAX_CONNS, &o->conns)
+				      ? fail(err, errlen, "--conns: '%s' is not in 1..%d", v,
+					     BENCH_MAX_CONNS)
+				      : 0;
+		} else if (VALUE_OF("--rate")) {
+			NEED_VALUE("--rate");
+			have_l7_flag = true;
+			l7_flag = "--rate";
+			ret = parse_double(v, 1e-9, BENCH_MAX_RATE, &o->rate)
+				      ? fail(err, errlen,
+					     "--rate: '%s' is not a rate in (0, %g] per second", v,
+					     BENCH_MAX_RATE)
+				      : 0;
+		} else if (VALUE_OF("--req-size")) {
+			NEED_VALUE("--req-size");
+			have_l7_flag = true;
+			l7_flag = "--req-size";
+			if (strcmp(v, "0") == 0)
+				o->req_size = 0;
+			else if (bench_parse_size(v, &o->req_size))
+				ret = fail(err, errlen,
+					   "--req-size: bad size '%s' (want 0..16M bytes)", v);
+			else
+				ret = 0;
+		} else if (VALUE_OF("--proxy")) {
+			NEED_VALUE("--proxy");
+			have_l7_flag = true;
+			l7_flag = "--proxy";
+			o->proxy_path = v;
+			ret = *v ? 0 : fail(err, errlen, "--proxy needs a path");
+		} else if (VALUE_OF("--proxy-config")) {
+			NEED_VALUE("--proxy-config");
+			have_l7_flag = true;
+			l7_flag = "--proxy-config";
+			o->proxy_config = v;
+			ret = *v ? 0 : fail(err, errlen, "--proxy-config needs a file name");
 		} else if (VALUE_OF("--shuntd")) {
 			NEED_VALUE("--shuntd");
 			o->shuntd_path = v;
@@ -412,10 +501,41 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 			return ret;
 	}
 
-	if (!have_paths) {
+	if (have_paths) {
+		for (int i = 0; i < o->n_paths; i++)
+			o->paths[i].explicit_path = true;
+	} else {
 		add_path("tcp", o, err, errlen);
 		add_path("accel", o, err, errlen);
 		add_path("unix", o, err, errlen);
+		if (bench_workload_is_l7(o->workloads)) {
+			add_path("proxy", o, err, errlen);
+			add_path("proxy+accel", o, err, errlen);
+			add_path("haproxy", o, err, errlen);
+			add_path("nginx", o, err, errlen);
+		}
+	}
+	if (bench_workload_is_l7(o->workloads)) {
+		if (!o->conns)
+			o->conns =
+				o->workloads == BENCH_HTTP ? BENCH_HTTP_CONNS : BENCH_CONNECT_CONNS;
+		if (o->workloads == BENCH_CONNECT && !have_sizes) {
+			o->sizes[0] = BENCH_CONNECT_SIZE;
+			o->n_sizes = 1;
+		}
+		if (o->workloads == BENCH_CONNECT && !o->exchange) {
+			o->sizes[0] = 0; /* no exchange: one cell, no size */
+			o->n_sizes = 1;
+		}
+	} else {
+		if (have_l7_flag)
+			return fail(err, errlen, "%s is only for the http and connect modes",
+				    l7_flag);
+		for (int i = 0; i < o->n_paths; i++)
+			if (bench_path_is_proxy(&o->paths[i]))
+				return fail(err, errlen,
+					    "--paths: '%s' is only for the http and connect modes",
+					    o->paths[i].name);
 	}
 	if (o->quick) {
 		if (!have_duration)
@@ -425,7 +545,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 	}
 	/* Discard 10% of the window first (at least 20 ms, at most 100 ms). */
 	o->warmup = fmin(0.1, fmax(0.02, o->duration * 0.1));
-	if ((o->workloads & BENCH_RR) && o->n_sizes == 0)
+	if ((o->workloads & (BENCH_RR | BENCH_HTTP | BENCH_CONNECT)) && o->n_sizes == 0)
 		return fail(err, errlen, "--sizes: empty list");
 	if ((o->workloads & BENCH_STREAM) && o->n_write_sizes == 0)
 		return fail(err, errlen, "--write-sizes: empty list");
@@ -435,7 +555,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 bool bench_opts_want_accel(const struct bench_opts *o)
 {
 	for (int i = 0; i < o->n_paths; i++)
-		if (o->paths[i].kind == BENCH_PATH_ACCEL)
+		if (bench_path_accelerated(&o->paths[i]))
 			return true;
 	return false;
 }
@@ -472,6 +592,8 @@ int bench_add_small_mode_paths(struct bench_opts *o, char *err, size_t errlen)
 
 bool bench_cell_has_path(const struct bench_cell *c, const struct bench_path *p)
 {
+	if (bench_path_is_proxy(p) && !bench_workload_is_l7(c->workload))
+		return false;
 	if (!p->small_only)
 		return true;
 	return c->workload == BENCH_STREAM && c->size < BENCH_SMALL_WRITE;
@@ -487,5 +609,11 @@ int bench_build_cells(const struct bench_opts *o, struct bench_cell *cells, int 
 	if (o->workloads & BENCH_STREAM)
 		for (int i = 0; i < o->n_write_sizes && n < max; i++)
 			cells[n++] = (struct bench_cell){BENCH_STREAM, o->write_sizes[i]};
+	if (o->workloads & BENCH_HTTP)
+		for (int i = 0; i < o->n_sizes && n < max; i++)
+			cells[n++] = (struct bench_cell){BENCH_HTTP, o->sizes[i]};
+	if (o->workloads & BENCH_CONNECT)
+		for (int i = 0; i < o->n_sizes && n < max; i++)
+			cells[n++] = (struct bench_cell){BENCH_CONNECT, o->sizes[i]};
 	return n;
 }

@@ -20,14 +20,20 @@
 #define BENCH_MAX_SIZES 16
 #endif
 #ifndef BENCH_MAX_PATHS
-#define BENCH_MAX_PATHS 8
+#define BENCH_MAX_PATHS 10
 #endif
-#define BENCH_MAX_REPS	   100
-#define BENCH_MAX_SIZE	   (16u << 20) /* largest message / write size */
-#define BENCH_MODE_LEN	   16
-#define BENCH_PATH_NAME	   32
-#define BENCH_N_PLACEMENTS 2
-#define BENCH_MAX_CELLS	   (2 * BENCH_MAX_SIZES)
+#define BENCH_MAX_REPS	    100
+#define BENCH_MAX_SIZE	    (16u << 20) /* largest message / write size */
+#define BENCH_MODE_LEN	    16
+#define BENCH_PATH_NAME	    32
+#define BENCH_N_PLACEMENTS  2
+#define BENCH_MAX_CELLS	    (2 * BENCH_MAX_SIZES)
+
+#define BENCH_MAX_CONNS	    1024
+#define BENCH_MAX_RATE	    10e6
+#define BENCH_HTTP_CONNS    16 /* default --conns for http */
+#define BENCH_CONNECT_CONNS 4  /* default --conns for connect */
+#define BENCH_CONNECT_SIZE  64 /* default response body of the connect exchange */
 
 /* Write sizes below this are "small writes" (the never-slower target). */
 #define BENCH_SMALL_WRITE 16384u
@@ -41,14 +47,26 @@
 #define BENCH_SMALL_NOISE_ALLOW	 0.05 /* ratio in [0.95, 1.0) = tie within noise */
 
 enum bench_workload {
-	BENCH_RR = 1u << 0,	/* closed-loop ping-pong */
-	BENCH_STREAM = 1u << 1, /* one-way bulk transfer */
+	BENCH_RR = 1u << 0,	 /* closed-loop ping-pong */
+	BENCH_STREAM = 1u << 1,	 /* one-way bulk transfer */
+	BENCH_HTTP = 1u << 2,	 /* HTTP/1.1 keep-alive, closed or open loop */
+	BENCH_CONNECT = 1u << 3, /* connection setup rate */
 };
+
+/* Latency CDF points kept per sample (quantiles, see bench_cdf_q). */
+#define BENCH_CDF_N 24
+/* Open loop: a request sent more than this after its intended time is late. */
+#define BENCH_LATE_NS 1000000ull
 
 enum bench_path_kind {
 	BENCH_PATH_TCP,	  /* loopback TCP, the baseline */
 	BENCH_PATH_ACCEL, /* loopback TCP from processes in a cgroup shuntd accelerates */
 	BENCH_PATH_UNIX,  /* UNIX stream socket, the floor */
+	/* http/connect only: client -> L7 proxy -> server, TCP legs */
+	BENCH_PATH_PROXY,	/* shunt-proxy */
+	BENCH_PATH_PROXY_ACCEL, /* shunt-proxy, all three processes in shuntd's cgroup */
+	BENCH_PATH_HAPROXY,	/* HAProxy, one thread */
+	BENCH_PATH_NGINX,	/* nginx, one worker */
 };
 
 enum bench_placement {
@@ -63,7 +81,8 @@ struct bench_path {
 	/* Only measured in stream cells with write size < BENCH_SMALL_WRITE
 	 * (the extra --small-writes variants). */
 	bool small_only;
-	char name[BENCH_PATH_NAME]; /* "tcp", "accel", "accel:pass", "unix" */
+	char name[BENCH_PATH_NAME]; /* "tcp", "accel", "accel:pass", "unix", "proxy" ... */
+	bool explicit_path;	    /* named in --paths (absent proxy = exit 2, else skip) */
 };
 
 struct bench_opts {
@@ -88,6 +107,13 @@ struct bench_opts {
 	const char *json_path;
 	const char *plot_path;
 	const char *shuntd_path;
+	/* http / connect */
+	int conns;		  /* concurrent connections (default 16 http, 4 connect) */
+	double rate;		  /* open loop: req/s (or conn/s); 0 = closed loop */
+	size_t req_size;	  /* http request body bytes (0 = GET) */
+	bool exchange;		  /* connect: one request/response per connection */
+	const char *proxy_path;	  /* shunt-proxy binary */
+	const char *proxy_config; /* shunt config (listeners are replaced) */
 };
 
 struct bench_cell {
@@ -108,7 +134,17 @@ struct bench_sample {
 	/* bytes that went through the TCP stack / bytes the app sent; NAN for UNIX */
 	double tcp_fraction;
 	uint64_t ops;
+	double p999; /* rr/http/connect latency p99.9, us */
+	/* http/connect */
+	double rps;			     /* completed requests (connections) per second */
+	double cpu_client_us, cpu_server_us; /* per op, each side's rusage */
+	double cpu_proxy_us;		     /* per op, the proxy process; NAN without one */
+	uint64_t errors, late, missed;	     /* late/missed: open loop only */
+	double cdf_us[BENCH_CDF_N];	     /* latency at bench_cdf_q[i] */
 };
+
+/* Quantiles (0..100) of the CDF points stored per sample. */
+extern const double bench_cdf_q[BENCH_CDF_N];
 
 /* Parsed options, defaults applied. Returns 0, 1 when --help was asked for,
  * or -EINVAL with a one-line message in err. Pure (no I/O). */
@@ -134,5 +170,14 @@ int bench_build_cells(const struct bench_opts *o, struct bench_cell *cells, int 
 const char *bench_placement_name(enum bench_placement p);
 const char *bench_workload_name(enum bench_workload w);
 bool bench_opts_want_accel(const struct bench_opts *o);
+/* Path runs in a cgroup a shuntd accelerates (accel, accel:MODE, proxy+accel). */
+bool bench_path_accelerated(const struct bench_path *p);
+/* Path goes through an L7 proxy process. */
+bool bench_path_is_proxy(const struct bench_path *p);
+/* rr/stream vs http/connect: which cells a run has. */
+static inline bool bench_workload_is_l7(unsigned w)
+{
+	return (w & (BENCH_HTTP | BENCH_CONNECT)) != 0;
+}
 
 #endif

@@ -15,6 +15,7 @@
 #include "stats.h"
 #include "workload.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,21 +37,39 @@
 #define MAX_RETRIES	 2    /* extra runs of a cell whose receiver missed the window */
 
 static const char usage_text[] =
-	"usage: shunt-bench [rr|stream|all] [options]\n"
+	"usage: shunt-bench [rr|stream|all|http|connect] [options]\n"
 	"\n"
 	"Measures round-trip latency (rr) and stream throughput of loopback TCP (tcp),\n"
 	"TCP accelerated by shuntd (accel) and a UNIX socket (unix) in one run, with\n"
 	"repetitions interleaved across paths, in two CPU placements.\n"
 	"\n"
 	"modes:\n"
-	"  rr                 closed-loop ping-pong, N bytes each way; p50/p90/p99/max\n"
+	"  rr                 closed-loop ping-pong, N bytes each way; p50..p99.9, max\n"
 	"  stream             one-way writes of N bytes, receiver reads 1 MiB; MB/s\n"
 	"  all                both (default)\n"
+	"  http               HTTP/1.1 keep-alive request/response against shunt-bench's\n"
+	"                     own server (fixed response of --sizes bytes); closed loop\n"
+	"                     (--conns C, one request outstanding each) or open loop\n"
+	"                     (--rate R req/s, latency from the intended send time)\n"
+	"  connect            connection setup: connect + one request/response + close;\n"
+	"                     connections/s and connect latency percentiles\n"
 	"options:\n"
-	"  --sizes LIST       rr message sizes (default 64,1K,64K; suffix K/M = KiB/MiB)\n"
+	"  --sizes LIST       rr message sizes, http/connect response bodies (default\n"
+	"                     64,1K,64K; connect 64; suffix K/M = KiB/MiB)\n"
 	"  --write-sizes LIST stream write sizes (default 64,1K,16K,256K)\n"
 	"  --paths LIST       tcp,accel,unix (default all three); accel:MODE runs shuntd\n"
-	"                     with --small-writes MODE (adaptive, redirect, pass)\n"
+	"                     with --small-writes MODE (adaptive, redirect, pass);\n"
+	"                     http/connect also: proxy (shunt-proxy), proxy+accel (its\n"
+	"                     legs accelerated by shuntd), haproxy, nginx (default: all,\n"
+	"                     haproxy/nginx skipped with a note when not installed)\n"
+	"  --conns C          http/connect: concurrent connections (default 16 / 4)\n"
+	"  --rate R           http/connect: open loop at R requests (connections) per s\n"
+	"  --req-size N       http: request body bytes (default 0 = GET)\n"
+	"  --no-exchange      connect: only connect + close, no request\n"
+	"  --proxy PATH       shunt-proxy binary (default <build>/proxy/shunt-proxy, then\n"
+	"                     $PATH)\n"
+	"  --proxy-config F   shunt config for shunt-proxy (its listeners are replaced;\n"
+	"                     default: allow-all)\n"
 	"  --placement P      same (both ends on one vCPU), split (client and server on\n"
 	"                     two vCPUs) or both (default)\n"
 	"  --cpus A,B         vCPUs to use: same = A, split = client A, server B (default 0,1)\n"
@@ -60,7 +80,8 @@ static const char usage_text[] =
 	"                     16 KiB: a list of adaptive,redirect,pass, 'all' or 'none'\n"
 	"                     (default: all modes when shuntd supports --small-writes)\n"
 	"  --json FILE        write every number (and each repetition) as JSON\n"
-	"  --plot FILE        draw RTT and MB/s per size with gnuplot (.png or .svg)\n"
+	"  --plot FILE        draw RTT and MB/s per size with gnuplot (.png or .svg);\n"
+	"                     http/connect: req/s per size and the latency CDF per path\n"
 	"  --shuntd PATH      shuntd binary (default: <build>/sockmap/shuntd next to this\n"
 	"                     binary's build dir, then $PATH)\n"
 	"  --quick            CI smoke: 0.05 s per cell, 2 repetitions (< 20 s)\n"
@@ -191,6 +212,93 @@ static void progress_end(struct progress *pg)
 		fprintf(stderr, "\r\033[K");
 }
 
+/* http/connect: proxy binaries per path kind and the config directory. */
+static char proxy_bins[BENCH_PATH_NGINX + 1][PATH_MAX];
+static char l7_work_dir[64];
+
+static const char *bin_of_path(const struct bench_path *p)
+{
+	return proxy_bins[p->kind][0] ? proxy_bins[p->kind] : NULL;
+}
+
+/* Find the proxy of every proxy path. A missing one is fatal when the path
+ * was asked for by name, else the path is dropped with a note. Returns 0 or
+ * EXIT_BAD_INPUT after printing why. */
+static int resolve_proxies(struct bench_opts *o, const char *self, struct bench_run_info *info)
+{
+	int kept = 0;
+
+	for (int i = 0; i < o->n_paths; i++) {
+		struct bench_path *p = &o->paths[i];
+		const char *name = NULL, *explicit_bin = NULL, *sib = NULL;
+		char *out = proxy_bins[p->kind];
+
+		switch (p->kind) {
+		case BENCH_PATH_PROXY:
+		case BENCH_PATH_PROXY_ACCEL:
+			name = "shunt-proxy";
+			explicit_bin = o->proxy_path;
+			sib = "proxy";
+			break;
+		case BENCH_PATH_HAPROXY:
+			name = "haproxy";
+			break;
+		case BENCH_PATH_NGINX:
+			name = "nginx";
+			break;
+		default:
+			break;
+		}
+		if (name && !out[0] &&
+		    bench_find_binary(name, explicit_bin, self, sib, out, PATH_MAX)) {
+			if (p->explicit_path || explicit_bin) {
+				if (explicit_bin)
+					fprintf(stderr,
+						"shunt-bench: path %s: --proxy %s is not an "
+						"executable file\n",
+						p->name, explicit_bin);
+				else
+					fprintf(stderr,
+						"shunt-bench: path %s needs %s, which is not "
+						"installed (not in $PATH or /usr/sbin)%s\n",
+						p->name, name,
+						sib ? "; build proxy/ or pass --proxy PATH" : "");
+				return EXIT_BAD_INPUT;
+			}
+			size_t used = strlen(info->skipped);
+
+			snprintf(info->skipped + used, sizeof(info->skipped) - used,
+				 "%s%s (%s not installed)", used ? ", " : "", p->name, name);
+			continue;
+		}
+		o->paths[kept++] = *p;
+	}
+	o->n_paths = kept;
+	if (info->skipped[0])
+		fprintf(stderr, "shunt-bench: skipping %s\n", info->skipped);
+	return 0;
+}
+
+static void remove_work_dir(void)
+{
+	DIR *d;
+	struct dirent *de;
+	char path[PATH_MAX];
+
+	if (!l7_work_dir[0])
+		return;
+	d = opendir(l7_work_dir);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", l7_work_dir, de->d_name);
+			unlink(path);
+		}
+	if (d)
+		closedir(d);
+	rmdir(l7_work_dir);
+	l7_work_dir[0] = '\0';
+}
+
 /* One grid point: run the cell (re-running it when its receiver missed the
  * window), record a broken connection against the path and carry on.
  * Returns 0, -EINTR or a fatal -errno with err filled. */
@@ -210,6 +318,13 @@ static int run_point(struct bench_results *r, const struct bench_accel *accel,
 		.warmup = o->warmup,
 		.duration = o->duration,
 		.id = id,
+		.conns = o->conns,
+		.rate = o->rate,
+		.req_size = o->req_size,
+		.exchange = o->exchange,
+		.proxy_bin = bin_of_path(path),
+		.proxy_config = o->proxy_config,
+		.work_dir = l7_work_dir,
 	};
 	char what[96], sz[32], cerr[256];
 	int ret;
@@ -304,7 +419,7 @@ int main(int argc, char **argv)
 	struct bench_shared *sh = NULL;
 	struct cpu_snap s0, s1;
 	char err[512], self[PATH_MAX], shuntd[PATH_MAX] = "";
-	bool accel_on = false;
+	bool accel_on = false, need_work_dir = false;
 	struct utsname un;
 	double t0;
 	ssize_t n;
@@ -337,9 +452,36 @@ int main(int argc, char **argv)
 				"gnuplot-nox)\n");
 		return EXIT_BAD_INPUT;
 	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	if (bench_workload_is_l7(opts.workloads)) {
+		bool any_proxy = false;
+
+		ret = resolve_proxies(&opts, self, &info);
+		if (ret)
+			return ret;
+		if (opts.n_paths == 0) {
+			fprintf(stderr, "shunt-bench: no path left to measure\n");
+			return EXIT_BAD_INPUT;
+		}
+		if (opts.proxy_config) {
+			json_error_t jerr;
+			json_t *cfg = json_load_file(opts.proxy_config, 0, &jerr);
+
+			if (!json_is_object(cfg)) {
+				fprintf(stderr, "shunt-bench: --proxy-config %s:%d: %s\n",
+					opts.proxy_config, jerr.line,
+					cfg ? "not a JSON object" : jerr.text);
+				json_decref(cfg);
+				return EXIT_BAD_INPUT;
+			}
+			json_decref(cfg);
+		}
+		for (int i = 0; i < opts.n_paths; i++)
+			any_proxy |= bench_path_is_proxy(&opts.paths[i]);
+		need_work_dir = any_proxy;
+	}
 	if (bench_opts_want_accel(&opts)) {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		self[n > 0 ? n : 0] = '\0';
 		if (bench_find_shuntd(opts.shuntd_path, self, shuntd, sizeof(shuntd), err,
 				      sizeof(err))) {
 			fprintf(stderr, "shunt-bench: accel path requested but %s\n", err);
@@ -379,6 +521,17 @@ int main(int argc, char **argv)
 	}
 
 	/* ---- run ---- */
+	if (need_work_dir) {
+		snprintf(l7_work_dir, sizeof(l7_work_dir), "/tmp/shunt-bench-l7-%d-XXXXXX",
+			 (int)getpid());
+		/* the proxy may drop privileges: configs 0644 in a 0755 dir */
+		if (!mkdtemp(l7_work_dir) || chmod(l7_work_dir, 0755)) {
+			fprintf(stderr, "shunt-bench: cannot make a work dir: %s\n",
+				strerror(errno));
+			l7_work_dir[0] = '\0';
+			return 1;
+		}
+	}
 	join_command(info.command, sizeof(info.command), argc, argv);
 	uname(&un);
 	snprintf(info.kernel, sizeof(info.kernel), "%s", un.release);
@@ -489,6 +642,7 @@ int main(int argc, char **argv)
 cleanup:
 	if (accel_on && bench_accel_cleanup(&accel, rc == 1) && rc == 0)
 		rc = 1;
+	remove_work_dir();
 	bench_shared_free(sh);
 	bench_results_free(&res);
 	return rc;

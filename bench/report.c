@@ -35,8 +35,9 @@ static void print_rr(FILE *f, const struct bench_results *r)
 		"\n== round trip (rr): microseconds, median of %d repetition%s; "
 		"ratio = p50 / tcp p50 (paired per repetition, lower is better)\n",
 		o->reps, o->reps == 1 ? "" : "s");
-	fprintf(f, "%-6s %-8s %-15s %8s %8s %8s %9s %17s %9s %6s %6s\n", "place", "size", "path",
-		"p50", "p90", "p99", "max", "p50 range", "cpu us/op", "ratio", "tcp%");
+	fprintf(f, "%-6s %-8s %-15s %8s %8s %8s %8s %9s %17s %9s %6s %6s\n", "place", "size",
+		"path", "p50", "p90", "p99", "p99.9", "max", "p50 range", "cpu us/op", "ratio",
+		"tcp%");
 	for (int pl = 0; pl < BENCH_N_PLACEMENTS; pl++) {
 		if (!(o->placements & (1u << pl)))
 			continue;
@@ -60,10 +61,10 @@ static void print_rr(FILE *f, const struct bench_results *r)
 				fmt_pct(frac, sizeof(frac), s.tcp_fraction);
 				fmt_num(cpu, sizeof(cpu), s.cpu_us_per_op, 2);
 				fprintf(f,
-					"%-6s %-8s %-15s %8.2f %8.2f %8.2f %9.1f %17s %9s %6s "
-					"%6s\n",
+					"%-6s %-8s %-15s %8.2f %8.2f %8.2f %8.2f %9.1f %17s %9s "
+					"%6s %6s\n",
 					bench_placement_name(pl), sz, path_name(r, p), s.p50, s.p90,
-					s.p99, s.max, range, cpu, ratio, frac);
+					s.p99, s.p999, s.max, range, cpu, ratio, frac);
 			}
 		}
 	}
@@ -108,6 +109,87 @@ static void print_stream(FILE *f, const struct bench_results *r)
 	}
 }
 
+static void print_l7(FILE *f, const struct bench_results *r, enum bench_workload w)
+{
+	const struct bench_opts *o = r->o;
+	bool http = w == BENCH_HTTP, open = o->rate > 0;
+
+	if (http)
+		fprintf(f,
+			"\n== http: HTTP/1.1 keep-alive, %d connection%s, %s; size = response body"
+			"%s; median of %d repetition%s\n",
+			o->conns, o->conns == 1 ? "" : "s",
+			open ? "open loop" : "closed loop (one request outstanding each)",
+			o->req_size ? " (requests POST a body)" : " (requests: GET)", o->reps,
+			o->reps == 1 ? "" : "s");
+	else
+		fprintf(f,
+			"\n== connect: connect%s + close, %d at a time, %s; latency = connect() to "
+			"established%s; median of %d repetition%s\n",
+			o->exchange ? " + one request/response" : "", o->conns,
+			open ? "open loop" : "closed loop",
+			o->exchange ? "; size = response body" : "", o->reps,
+			o->reps == 1 ? "" : "s");
+	if (open)
+		fprintf(f,
+			"   open loop at %.0f/s: latency from each %s's intended send time "
+			"(coordinated "
+			"omission corrected); late = sent > %.0f ms after it, missed = never "
+			"sent\n",
+			o->rate, http ? "request" : "connection", BENCH_LATE_NS / 1e6);
+	fprintf(f,
+		"   latency in microseconds; cpu = us per %s (client, server, proxy from rusage / "
+		"schedstat); x tcp = paired ratio vs tcp (%s)\n",
+		http ? "request" : "connection",
+		open ? "p50, lower is better" : "rate, higher is better");
+	fprintf(f, "%-6s %-8s %-12s %9s %13s %8s %8s %8s %8s %9s %7s %7s %7s %6s %6s %6s %5s%s\n",
+		"place", "size", "path", http ? "req/s" : "conn/s", "range", "p50", "p90", "p99",
+		"p99.9", "max", "cpu cl", "cpu srv", "cpu px", "x tcp", "x p50", "tcp%", "err",
+		open ? "   late missed" : "");
+	for (int pl = 0; pl < BENCH_N_PLACEMENTS; pl++) {
+		if (!(o->placements & (1u << pl)))
+			continue;
+		for (int c = 0; c < r->n_cells; c++) {
+			if (r->cells[c].workload != w)
+				continue;
+			for (int p = 0; p < o->n_paths; p++) {
+				struct bench_summary s;
+				char sz[32], range[40], ratio[16], lr[16], frac[16], cp[16], cc[16],
+					cs[16];
+
+				if (bench_summarize(r, pl, c, p, &s))
+					continue;
+				if (r->cells[c].size)
+					bench_fmt_size(r->cells[c].size, sz, sizeof(sz));
+				else
+					snprintf(sz, sizeof(sz), "-");
+				if (s.n == 0) {
+					fprintf(f, "%-6s %-8s %-12s  (no valid repetition)\n",
+						bench_placement_name(pl), sz, path_name(r, p));
+					continue;
+				}
+				snprintf(range, sizeof(range), "%.0f-%.0f", s.rps_min, s.rps_max);
+				fmt_num(ratio, sizeof(ratio), s.ratio, 2);
+				fmt_num(lr, sizeof(lr), s.lat_ratio, 2);
+				fmt_pct(frac, sizeof(frac), s.tcp_fraction);
+				fmt_num(cc, sizeof(cc), s.cpu_client_us, 2);
+				fmt_num(cs, sizeof(cs), s.cpu_server_us, 2);
+				fmt_num(cp, sizeof(cp), s.cpu_proxy_us, 2);
+				fprintf(f,
+					"%-6s %-8s %-12s %9.0f %13s %8.1f %8.1f %8.1f %8.1f %9.1f "
+					"%7s %7s %7s %6s %6s %6s %5llu",
+					bench_placement_name(pl), sz, path_name(r, p), s.rps, range,
+					s.p50, s.p90, s.p99, s.p999, s.max, cc, cs, cp, ratio, lr,
+					frac, (unsigned long long)s.errors);
+				if (open)
+					fprintf(f, " %6llu %6llu", (unsigned long long)s.late,
+						(unsigned long long)s.missed);
+				fprintf(f, "\n");
+			}
+		}
+	}
+}
+
 static void print_targets(FILE *f, const struct bench_results *r)
 {
 	static struct bench_target t[BENCH_MAX_TARGETS];
@@ -145,11 +227,32 @@ int bench_print_warnings(FILE *f, const struct bench_results *r)
 	const struct bench_opts *o = r->o;
 	int printed = 0;
 
+	/* http/connect: failed requests or connections */
+	for (int pl = 0; pl < BENCH_N_PLACEMENTS; pl++)
+		for (int c = 0; c < r->n_cells && (o->placements & (1u << pl)); c++)
+			for (int p = 0; p < o->n_paths; p++) {
+				struct bench_summary s;
+				char sz[32];
+
+				if (!bench_workload_is_l7(r->cells[c].workload) ||
+				    bench_summarize(r, pl, c, p, &s) || s.errors == 0)
+					continue;
+				fprintf(f,
+					"WARNING: %s %s %s %s: %llu error%s (non-2xx responses, "
+					"broken or refused connections)\n",
+					bench_workload_name(r->cells[c].workload),
+					bench_placement_name(pl),
+					bench_fmt_size(r->cells[c].size, sz, sizeof(sz)),
+					o->paths[p].name, (unsigned long long)s.errors,
+					s.errors == 1 ? "" : "s");
+				printed++;
+			}
+
 	for (int p = 0; p < o->n_paths; p++) {
 		const struct bench_path *path = &o->paths[p];
 		double worst = NAN;
 
-		if (path->kind != BENCH_PATH_ACCEL || strcmp(path->mode, "pass") == 0)
+		if (!bench_path_accelerated(path) || strcmp(path->mode, "pass") == 0)
 			continue;
 		/* Ping-pong is redirected in every mode but pass; redirect mode
 		 * redirects streams too. Anything mostly on TCP was not accelerated. */
@@ -198,9 +301,10 @@ void bench_print_tables(FILE *f, const struct bench_results *r, const struct ben
 		fprintf(f, "shuntd: %s (--small-writes %s)\n", info->shuntd,
 			info->small_writes_supported ? "supported" : "not supported");
 	fprintf(f,
-		"same = both ends on cpu %d; split = client cpu %d, server cpu %d; "
+		"same = both ends on cpu %d; split = client cpu %d, server cpu %d%s; "
 		"tcp%% = bytes through the TCP stack / bytes sent (accel ~0%% = redirected)\n",
-		o->cpus[0], o->cpus[0], o->cpus[1]);
+		o->cpus[0], o->cpus[0], o->cpus[1],
+		bench_workload_is_l7(o->workloads) ? " (proxy with the server)" : "");
 	for (int i = 0; i < info->n_shuntds; i++)
 		fprintf(f, "shuntd for path %s%s: running with small-writes=%s\n",
 			info->shuntds[i].mode[0] ? "accel:" : "accel", info->shuntds[i].mode,
@@ -209,6 +313,12 @@ void bench_print_tables(FILE *f, const struct bench_results *r, const struct ben
 		print_rr(f, r);
 	if (o->workloads & BENCH_STREAM)
 		print_stream(f, r);
+	if (o->workloads & BENCH_HTTP)
+		print_l7(f, r, BENCH_HTTP);
+	if (o->workloads & BENCH_CONNECT)
+		print_l7(f, r, BENCH_CONNECT);
+	if (info->skipped[0])
+		fprintf(f, "note: skipped %s\n", info->skipped);
 	print_targets(f, r);
 	if (info->retried || info->unmeasured)
 		fprintf(f,
@@ -260,7 +370,19 @@ static json_t *config_json(const struct bench_opts *o)
 		json_array_append_new(a, json_string("rr"));
 	if (o->workloads & BENCH_STREAM)
 		json_array_append_new(a, json_string("stream"));
+	if (o->workloads & BENCH_HTTP)
+		json_array_append_new(a, json_string("http"));
+	if (o->workloads & BENCH_CONNECT)
+		json_array_append_new(a, json_string("connect"));
 	json_object_set_new(j, "workloads", a);
+	if (bench_workload_is_l7(o->workloads)) {
+		json_object_set_new(j, "conns", json_integer(o->conns));
+		json_object_set_new(j, "rate", o->rate > 0 ? json_real(o->rate) : json_null());
+		json_object_set_new(j, "loop", json_string(o->rate > 0 ? "open" : "closed"));
+		json_object_set_new(j, "req_size", json_integer((json_int_t)o->req_size));
+		json_object_set_new(j, "exchange", json_boolean(o->exchange));
+		json_object_set_new(j, "late_ns", json_integer((json_int_t)BENCH_LATE_NS));
+	}
 	a = json_array();
 	for (int i = 0; i < o->n_sizes; i++)
 		json_array_append_new(a, json_integer((json_int_t)o->sizes[i]));
@@ -288,9 +410,35 @@ static json_t *config_json(const struct bench_opts *o)
 	return j;
 }
 
+static json_t *cdf_json(const double *us)
+{
+	json_t *q = json_array(), *v = json_array();
+
+	for (int i = 0; i < BENCH_CDF_N; i++) {
+		json_array_append_new(q, json_real(bench_cdf_q[i]));
+		json_array_append_new(v, jnum(us[i]));
+	}
+	return json_pack("{s:o, s:o}", "quantile_pct", q, "latency_us", v);
+}
+
+static json_t *l7_rep_json(const struct bench_sample *x)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, "
+			 "s:I, s:I}",
+			 "rate", jnum(x->rps), "p50_us", jnum(x->p50), "p90_us", jnum(x->p90),
+			 "p99_us", jnum(x->p99), "p999_us", jnum(x->p999), "max_us", jnum(x->max),
+			 "cpu_us_per_op", jnum(x->cpu_us_per_op), "cpu_client_us_per_op",
+			 jnum(x->cpu_client_us), "cpu_server_us_per_op", jnum(x->cpu_server_us),
+			 "cpu_proxy_us_per_op", jnum(x->cpu_proxy_us), "tcp_fraction",
+			 jnum(x->tcp_fraction), "cdf", cdf_json(x->cdf_us), "ops",
+			 (json_int_t)x->ops, "errors", (json_int_t)x->errors, "late",
+			 (json_int_t)x->late, "missed", (json_int_t)x->missed);
+}
+
 static json_t *reps_json(const struct bench_results *r, int pl, int c, int p, bool rr)
 {
 	json_t *a = json_array();
+	bool l7 = bench_workload_is_l7(r->cells[c].workload);
 
 	for (int rep = 0; rep < r->o->reps; rep++) {
 		const struct bench_sample *x = bench_sample_at(r, pl, c, p, rep);
@@ -299,14 +447,16 @@ static json_t *reps_json(const struct bench_results *r, int pl, int c, int p, bo
 			json_array_append_new(a, json_null());
 			continue;
 		}
-		if (rr)
-			json_array_append_new(a, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
-							   "p50_us", jnum(x->p50), "p90_us",
-							   jnum(x->p90), "p99_us", jnum(x->p99),
-							   "max_us", jnum(x->max), "cpu_us_per_op",
-							   jnum(x->cpu_us_per_op), "tcp_fraction",
-							   jnum(x->tcp_fraction), "round_trips",
-							   (json_int_t)x->ops));
+		if (l7)
+			json_array_append_new(a, l7_rep_json(x));
+		else if (rr)
+			json_array_append_new(
+				a, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "p50_us",
+					     jnum(x->p50), "p90_us", jnum(x->p90), "p99_us",
+					     jnum(x->p99), "p999_us", jnum(x->p999), "max_us",
+					     jnum(x->max), "cpu_us_per_op", jnum(x->cpu_us_per_op),
+					     "tcp_fraction", jnum(x->tcp_fraction), "round_trips",
+					     (json_int_t)x->ops));
 		else
 			json_array_append_new(a, json_pack("{s:o, s:o, s:o, s:o, s:I}", "mbps",
 							   jnum(x->mbps), "cpu_us_per_op",
@@ -323,6 +473,7 @@ json_t *bench_results_json(const struct bench_results *r, const struct bench_run
 	static struct bench_target t[BENCH_MAX_TARGETS];
 	const struct bench_opts *o = r->o;
 	json_t *root = json_object(), *rr = json_array(), *st = json_array(), *tg = json_array();
+	json_t *ht = json_array(), *cn = json_array();
 	int nt;
 
 	json_object_set_new(root, "tool", json_string("shunt-bench"));
@@ -352,7 +503,8 @@ json_t *bench_results_json(const struct bench_results *r, const struct bench_run
 		if (!(o->placements & (1u << pl)))
 			continue;
 		for (int c = 0; c < r->n_cells; c++) {
-			bool is_rr = r->cells[c].workload == BENCH_RR;
+			enum bench_workload w = r->cells[c].workload;
+			bool is_rr = w == BENCH_RR, l7 = bench_workload_is_l7(w);
 
 			for (int p = 0; p < o->n_paths; p++) {
 				struct bench_summary s;
@@ -362,13 +514,14 @@ json_t *bench_results_json(const struct bench_results *r, const struct bench_run
 					continue;
 				e = json_pack("{s:s, s:I, s:s, s:i}", "placement",
 					      bench_placement_name(pl),
-					      is_rr ? "size" : "write_size",
+					      w == BENCH_STREAM ? "write_size" : "size",
 					      (json_int_t)r->cells[c].size, "path",
 					      o->paths[p].name, "valid_reps", s.n);
-				if (is_rr) {
+				if (is_rr || l7) {
 					json_object_set_new(e, "p50_us", jnum(s.p50));
 					json_object_set_new(e, "p90_us", jnum(s.p90));
 					json_object_set_new(e, "p99_us", jnum(s.p99));
+					json_object_set_new(e, "p999_us", jnum(s.p999));
 					json_object_set_new(e, "max_us", jnum(s.max));
 					json_object_set_new(e, "p50_min_us", jnum(s.p50_min));
 					json_object_set_new(e, "p50_max_us", jnum(s.p50_max));
@@ -384,8 +537,29 @@ json_t *bench_results_json(const struct bench_results *r, const struct bench_run
 				json_object_set_new(e, "ratio_vs_tcp", jnum(s.ratio));
 				json_object_set_new(e, "ratio_min", jnum(s.ratio_min));
 				json_object_set_new(e, "ratio_max", jnum(s.ratio_max));
+				if (l7) {
+					json_object_set_new(e, "rate", jnum(s.rps));
+					json_object_set_new(e, "rate_min", jnum(s.rps_min));
+					json_object_set_new(e, "rate_max", jnum(s.rps_max));
+					json_object_set_new(e, "cpu_client_us_per_op",
+							    jnum(s.cpu_client_us));
+					json_object_set_new(e, "cpu_server_us_per_op",
+							    jnum(s.cpu_server_us));
+					json_object_set_new(e, "cpu_proxy_us_per_op",
+							    jnum(s.cpu_proxy_us));
+					json_object_set_new(e, "p50_ratio_vs_tcp",
+							    jnum(s.lat_ratio));
+					json_object_set_new(e, "errors", json_integer(s.errors));
+					json_object_set_new(e, "late", json_integer(s.late));
+					json_object_set_new(e, "missed", json_integer(s.missed));
+					json_object_set_new(e, "cdf", cdf_json(s.cdf_us));
+				}
 				json_object_set_new(e, "reps", reps_json(r, pl, c, p, is_rr));
-				json_array_append_new(is_rr ? rr : st, e);
+				json_array_append_new(w == BENCH_RR	  ? rr
+						      : w == BENCH_STREAM ? st
+						      : w == BENCH_HTTP	  ? ht
+									  : cn,
+						      e);
 			}
 		}
 	}
@@ -410,6 +584,9 @@ json_t *bench_results_json(const struct bench_results *r, const struct bench_run
 	json_object_set_new(root, "shuntd", sd);
 	json_object_set_new(root, "rr", rr);
 	json_object_set_new(root, "stream", st);
+	json_object_set_new(root, "http", ht);
+	json_object_set_new(root, "connect", cn);
+	json_object_set_new(root, "skipped", json_string(info->skipped));
 	json_object_set_new(root, "targets", tg);
 	return root;
 }
@@ -430,17 +607,76 @@ enum gp_panel_kind {
 	GP_RTT,	  /* rr p50, us */
 	GP_MBPS,  /* stream MB/s, log scale */
 	GP_RATIO, /* stream MB/s / tcp MB/s */
+	GP_RATE,  /* http/connect: req/s (conn/s) per size */
+	GP_CDF,	  /* latency CDF per path, first cell of a workload */
 };
+
+/* Latency CDF of every path at the first cell of workload w. */
+static void gp_cdf(FILE *f, const struct bench_results *r, int pl, enum bench_workload w)
+{
+	const struct bench_opts *o = r->o;
+	bool first = true, any = false, has[BENCH_MAX_PATHS];
+	char sz[32] = "-";
+	int c;
+
+	for (c = 0; c < r->n_cells; c++)
+		if (r->cells[c].workload == w)
+			break;
+	if (c == r->n_cells)
+		return;
+	if (r->cells[c].size)
+		bench_fmt_size(r->cells[c].size, sz, sizeof(sz));
+	for (int p = 0; p < o->n_paths; p++) {
+		struct bench_summary s;
+
+		has[p] = false;
+		fprintf(f, "$c%d_%d_%d << EOD\n", pl, (int)w, p);
+		if (!bench_summarize(r, pl, c, p, &s) && s.n)
+			for (int q = 0; q < BENCH_CDF_N; q++)
+				if (s.cdf_us[q] > 0) {
+					fprintf(f, "%g %g\n", s.cdf_us[q], bench_cdf_q[q]);
+					has[p] = any = true;
+				}
+		fprintf(f, "EOD\n");
+	}
+	if (!any) {
+		fprintf(f, "set multiplot next\n"); /* keep the layout: an empty cell */
+		return;
+	}
+	fprintf(f, "set title '%s latency CDF, %s, %s'\n",
+		w == BENCH_RR	  ? "round trip"
+		: w == BENCH_HTTP ? "request"
+				  : "connect",
+		sz, pl == BENCH_SAME ? "one vCPU" : "split across two vCPUs");
+	fprintf(f, "set xlabel 'microseconds (log)'\nset ylabel 'percent of %s'\n",
+		w == BENCH_CONNECT ? "connections" : "requests");
+	fprintf(f, "set logscale x 10\nunset logscale y\nset yrange [0:100]\n"
+		   "set format x '%%g'\nset key bottom right\nplot ");
+	for (int p = 0; p < o->n_paths; p++) {
+		if (!has[p])
+			continue;
+		fprintf(f, "%s$c%d_%d_%d using 1:2 with lines lt %d lw 2 title ", first ? "" : ", ",
+			pl, (int)w, p, p + 1);
+		gp_quote(f, o->paths[p].name);
+		first = false;
+	}
+	/* back to the defaults of the size panels */
+	fprintf(f, "\nset logscale x 2\nset format x '%%.0b%%B'\nset key top left\n"
+		   "unset logscale y\n");
+}
 
 static void gp_panel(FILE *f, const struct bench_results *r, int pl, enum gp_panel_kind kind)
 {
 	static const char *const titles[] = {"round trip p50", "stream throughput",
-					     "stream throughput / TCP"};
+					     "stream throughput / TCP", "throughput"};
 	static const char *const ylabels[] = {"microseconds (lower is better)",
-					      "MB/s (higher is better)",
-					      "x TCP (higher is better)"};
+					      "MB/s (higher is better)", "x TCP (higher is better)",
+					      "per second (higher is better)"};
 	const struct bench_opts *o = r->o;
-	enum bench_workload w = kind == GP_RTT ? BENCH_RR : BENCH_STREAM;
+	enum bench_workload w = kind == GP_RTT ? BENCH_RR
+				: kind == GP_RATE
+					? (o->workloads & BENCH_HTTP ? BENCH_HTTP : BENCH_CONNECT)
+					: BENCH_STREAM;
 	bool first = true;
 
 	for (int p = 0; p < o->n_paths; p++) {
@@ -456,6 +692,10 @@ static void gp_panel(FILE *f, const struct bench_results *r, int pl, enum gp_pan
 			else if (kind == GP_MBPS)
 				fprintf(f, "%zu %g %g %g\n", r->cells[c].size, s.mbps, s.mbps_min,
 					s.mbps_max);
+			else if (kind == GP_RATE)
+				fprintf(f, "%zu %g %g %g\n",
+					r->cells[c].size ? r->cells[c].size : 1, s.rps, s.rps_min,
+					s.rps_max);
 			else if (!isnan(s.ratio))
 				fprintf(f, "%zu %g %g %g\n", r->cells[c].size, s.ratio, s.ratio_min,
 					s.ratio_max);
@@ -465,7 +705,13 @@ static void gp_panel(FILE *f, const struct bench_results *r, int pl, enum gp_pan
 	fprintf(f, "set title '%s, %s'\n", titles[kind],
 		pl == BENCH_SAME ? "both ends on one vCPU" : "split across two vCPUs");
 	fprintf(f, "set xlabel '%s'\nset ylabel '%s'\n",
-		w == BENCH_RR ? "message size (bytes)" : "write size (bytes)", ylabels[kind]);
+		w == BENCH_RR	    ? "message size (bytes)"
+		: w == BENCH_STREAM ? "write size (bytes)"
+				    : "response body (bytes)",
+		kind == GP_RATE && w == BENCH_HTTP ? "requests per second (higher is better)"
+		: kind == GP_RATE && w == BENCH_CONNECT
+			? "connections per second (higher is better)"
+			: ylabels[kind]);
 	if (kind == GP_MBPS)
 		fprintf(f, "set logscale y 10\nset yrange [*:*]\n");
 	else
@@ -507,6 +753,8 @@ void bench_write_gnuplot(FILE *f, const struct bench_results *r, const char *out
 	for (int pl = 0; pl < BENCH_N_PLACEMENTS; pl++)
 		rows += !!(o->placements & (1u << pl));
 	cols = !!(o->workloads & BENCH_RR) + !!(o->workloads & BENCH_STREAM) + ratio;
+	cols += !!(o->workloads & BENCH_RR);		    /* rr latency CDF */
+	cols += bench_workload_is_l7(o->workloads) ? 2 : 0; /* rate by size + CDF */
 	if (dot && strcmp(dot, ".svg") == 0)
 		fprintf(f, "set terminal svg size %d,%d noenhanced dynamic\n", 600 * cols,
 			420 * rows);
@@ -529,6 +777,12 @@ void bench_write_gnuplot(FILE *f, const struct bench_results *r, const char *out
 			gp_panel(f, r, pl, GP_MBPS);
 		if (ratio)
 			gp_panel(f, r, pl, GP_RATIO);
+		if (o->workloads & BENCH_RR)
+			gp_cdf(f, r, pl, BENCH_RR);
+		if (bench_workload_is_l7(o->workloads)) {
+			gp_panel(f, r, pl, GP_RATE);
+			gp_cdf(f, r, pl, o->workloads & BENCH_HTTP ? BENCH_HTTP : BENCH_CONNECT);
+		}
 	}
 	fprintf(f, "unset multiplot\n");
 }

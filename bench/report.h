@@ -33,6 +33,7 @@ struct bench_run_info {
 	char failures[8][400]; /* the first of them: "what: why" */
 	struct bench_shuntd_info shuntds[BENCH_MAX_PATHS];
 	int n_shuntds;
+	char skipped[256]; /* paths left out: "haproxy (haproxy not installed)" */
 };
 
 void bench_print_tables(FILE *f, const struct bench_results *r, const struct bench_run_info *info);

@@ -1,21 +1,52 @@
 #!/usr/bin/env bash
-# Full shunt-bench run into a results directory: table (results.txt), JSON,
-# PNG plot, plus the machine's load before the run. Needs root for the accel
-# path and a build containing sockmap/ and bench/.
+# Full shunt-bench run into a results directory, plus the machine's load
+# before the run. Needs root for the accel paths and a build containing
+# sockmap/, proxy/ and bench/.
 #   bench/run-bench.sh [BUILD_DIR] [OUT_DIR] [shunt-bench options...]
+# Sections (SECTIONS="fast http connect", the default, or any subset):
+#   fast     rr + stream        -> results.txt, results.json, results.png
+#   http     http, closed loop  -> http.txt, http.json, http.png
+#            http, open loop at RATE req/s (default 5000; RATE=0 skips it)
+#                               -> http-open.txt, http-open.json, http-open.png
+#   connect  connection rate    -> connect.txt, connect.json, connect.png
+# The extra shunt-bench options apply to the fast section only.
 set -euo pipefail
 build=${1:-build}
 out=${2:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
-shift $(( $# > 2 ? 2 : $# ))
+shift $(($# > 2 ? 2 : $#))
+sections=${SECTIONS:-fast http connect}
+rate=${RATE:-5000}
 bin=$build/bench/shunt-bench
 if [ ! -x "$bin" ]; then
-  echo "run-bench.sh: $bin not found; build first: cmake --build $build" >&2
-  exit 2
+	echo "run-bench.sh: $bin not found; build first: cmake --build $build" >&2
+	exit 2
 fi
 mkdir -p "$out"
 {
-  echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) cpus"
-  echo "# loadavg: $(cat /proc/loadavg)"
+	echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) cpus"
+	echo "# loadavg: $(cat /proc/loadavg)"
 } >"$out/machine.txt"
-"$bin" --json "$out/results.json" --plot "$out/results.png" "$@" | tee "$out/results.txt"
+for s in $sections; do
+	case $s in
+	fast)
+		"$bin" --json "$out/results.json" --plot "$out/results.png" "$@" |
+			tee "$out/results.txt"
+		;;
+	http)
+		"$bin" http --json "$out/http.json" --plot "$out/http.png" | tee "$out/http.txt"
+		if [ "$rate" != 0 ]; then
+			"$bin" http --rate "$rate" --json "$out/http-open.json" \
+				--plot "$out/http-open.png" | tee "$out/http-open.txt"
+		fi
+		;;
+	connect)
+		"$bin" connect --json "$out/connect.json" --plot "$out/connect.png" |
+			tee "$out/connect.txt"
+		;;
+	*)
+		echo "run-bench.sh: unknown section '$s' (fast, http, connect)" >&2
+		exit 2
+		;;
+	esac
+done
 echo "run-bench.sh: results in $out" >&2

@@ -35,7 +35,8 @@ uint32_t bench_pct_u32(const uint32_t *sorted, size_t n, double p)
 	if (p <= 0)
 		return sorted[0];
 	/* nearest rank: ceil(p/100 * n), 1-based */
-	rank = (size_t)ceil(p / 100.0 * (double)n);
+	/* the epsilon keeps 99.9 % of 10000 at 9990, not 9991 (binary fractions) */
+	rank = (size_t)ceil(p * (double)n / 100.0 - 1e-9);
 	if (rank < 1)
 		rank = 1;
 	if (rank > n)
@@ -116,6 +117,11 @@ int bench_summarize(const struct bench_results *r, int placement, int cell, int 
 	double p50[BENCH_MAX_REPS], p90[BENCH_MAX_REPS], p99[BENCH_MAX_REPS];
 	double mbps[BENCH_MAX_REPS], cpu[BENCH_MAX_REPS], cpumb[BENCH_MAX_REPS];
 	double frac[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS], maxv = NAN;
+	double p999[BENCH_MAX_REPS], rps[BENCH_MAX_REPS], lratio[BENCH_MAX_REPS];
+	double cc[BENCH_MAX_REPS], cs[BENCH_MAX_REPS], cp[BENCH_MAX_REPS];
+	double cdf[BENCH_CDF_N][BENCH_MAX_REPS];
+	uint64_t errors = 0, late = 0, missed = 0;
+	size_t nl = 0, np = 0;
 	const struct bench_cell *c = &r->cells[cell];
 	int tcp = bench_tcp_path(r->o);
 	size_t n = 0, nr = 0, nf = 0;
@@ -131,6 +137,17 @@ int bench_summarize(const struct bench_results *r, int placement, int cell, int 
 		p50[n] = x->p50;
 		p90[n] = x->p90;
 		p99[n] = x->p99;
+		p999[n] = x->p999;
+		rps[n] = x->rps;
+		cc[n] = x->cpu_client_us;
+		cs[n] = x->cpu_server_us;
+		if (!isnan(x->cpu_proxy_us))
+			cp[np++] = x->cpu_proxy_us;
+		for (int q = 0; q < BENCH_CDF_N; q++)
+			cdf[q][n] = x->cdf_us[q];
+		errors += x->errors;
+		late += x->late;
+		missed += x->missed;
 		mbps[n] = x->mbps;
 		cpu[n] = x->cpu_us_per_op;
 		cpumb[n] = x->cpu_us_per_mb;
@@ -148,12 +165,30 @@ int bench_summarize(const struct bench_results *r, int placement, int cell, int 
 				ratio[nr++] = x->p50 / b->p50;
 			else if (c->workload == BENCH_STREAM && b->mbps > 0)
 				ratio[nr++] = x->mbps / b->mbps;
+			else if (bench_workload_is_l7(c->workload) && b->rps > 0 && b->p50 > 0) {
+				/* closed loop: throughput; open loop (fixed rate): latency */
+				ratio[nr++] = r->o->rate > 0 ? x->p50 / b->p50 : x->rps / b->rps;
+				lratio[nl++] = x->p50 / b->p50;
+			}
 		}
 	}
 	s->n = (int)n;
 	s->p50 = bench_median(p50, n);
 	s->p90 = bench_median(p90, n);
 	s->p99 = bench_median(p99, n);
+	s->p999 = bench_median(p999, n);
+	s->rps = bench_median(rps, n);
+	s->rps_min = min_of(rps, n);
+	s->rps_max = max_of(rps, n);
+	s->cpu_client_us = bench_median(cc, n);
+	s->cpu_server_us = bench_median(cs, n);
+	s->cpu_proxy_us = bench_median(cp, np);
+	for (int q = 0; q < BENCH_CDF_N; q++)
+		s->cdf_us[q] = bench_median(cdf[q], n);
+	s->errors = errors;
+	s->late = late;
+	s->missed = missed;
+	s->lat_ratio = bench_median(lratio, nl);
 	s->max = maxv;
 	s->p50_min = min_of(p50, n);
 	s->p50_max = max_of(p50, n);
@@ -213,6 +248,8 @@ int bench_eval_targets(const struct bench_results *r, struct bench_target *t, in
 			const struct bench_cell *cell = &r->cells[c];
 			enum bench_target_kind kind;
 
+			if (bench_workload_is_l7(cell->workload))
+				continue; /* no targets for http/connect */
 			if (cell->workload == BENCH_RR) {
 				if (pl != BENCH_SAME)
 					continue;

@@ -44,6 +44,13 @@ struct bench_summary {
 	 * RTT p50 ratio for rr (lower is better), MB/s ratio for stream. NAN when
 	 * there is no tcp path or no paired repetition. */
 	double ratio, ratio_min, ratio_max;
+	/* p99.9 (all latency workloads); http/connect: rate, CPU per side, counts
+	 * summed over repetitions, CDF (median per quantile), p50 / tcp p50 */
+	double p999, rps, rps_min, rps_max;
+	double cpu_client_us, cpu_server_us, cpu_proxy_us;
+	uint64_t errors, late, missed;
+	double cdf_us[BENCH_CDF_N];
+	double lat_ratio;
 };
 
 /* Returns 0, or -ENOENT when the (cell, path) is not in the grid. */

@@ -13,6 +13,7 @@
  * points, so warm-up and setup never count towards CPU per op.
  */
 #include "workload.h"
+#include "workload_int.h"
 #include "stats.h"
 
 #include <errno.h>
@@ -44,36 +45,7 @@
 
 volatile sig_atomic_t bench_stop;
 
-struct side {
-	int failed;
-	int short_window; /* stream receiver saw no read inside the window */
-	int data_path;	  /* failed while moving data on an established connection */
-	char msg[200];
-	double cpu_us;	    /* user+sys over this side's measured window */
-	uint64_t win_ops;   /* ops (rr iterations, stream writes) in the window */
-	uint64_t win_bytes; /* stream receiver: bytes read inside the window */
-	double win_secs;    /* stream receiver: first to last counted read */
-	uint64_t app_bytes; /* bytes this side sent in total */
-	uint64_t tcp_bytes; /* tcpi_bytes_sent of its socket */
-	int tcp_info_ok;
-	uint64_t recv_bytes; /* bytes this side received in total */
-};
-
-struct bench_shared {
-	_Atomic int phase;
-	struct side client, server;
-	size_t cap;
-	size_t n;
-	size_t map_len;
-	uint32_t samples[];
-};
-
-struct ready_msg {
-	int ok;
-	uint16_t port; /* network order, TCP only */
-};
-
-static uint64_t now_ns(void)
+uint64_t wl_now_ns(void)
 {
 	struct timespec ts;
 
@@ -81,7 +53,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static double cpu_us_now(void)
+double wl_cpu_us_now(void)
 {
 	struct rusage ru;
 
@@ -90,7 +62,7 @@ static double cpu_us_now(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static int side_fail(struct side *s, const char *what, int err)
+int wl_side_fail(struct side *s, const char *what, int err)
 {
 	s->failed = 1;
 	if (err == EAGAIN || err == EWOULDBLOCK)
@@ -104,10 +76,10 @@ static int side_fail(struct side *s, const char *what, int err)
 
 /* A failure of the connection itself (stall, loss, reordering), as opposed to
  * a setup error: the caller records it against the path and carries on. */
-static int side_fail_data(struct side *s, const char *what, int err)
+int wl_side_fail_data(struct side *s, const char *what, int err)
 {
 	s->data_path = 1;
-	return side_fail(s, what, err);
+	return wl_side_fail(s, what, err);
 }
 
 struct bench_shared *bench_shared_new(size_t max_samples)
@@ -142,7 +114,7 @@ bool bench_cpu_usable(int cpu)
 
 /* ---- child side ---------------------------------------------------------- */
 
-static int child_setup(const struct bench_cell_spec *spec, int cpu, pid_t parent, struct side *s)
+int wl_child_setup(const struct bench_cell_spec *spec, int cpu, pid_t parent, struct side *s)
 {
 	cpu_set_t set;
 	char path[4096];
@@ -153,28 +125,28 @@ static int child_setup(const struct bench_cell_spec *spec, int cpu, pid_t parent
 	signal(SIGHUP, SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
-		return side_fail(s, "parent exited", 0);
+		return wl_side_fail(s, "parent exited", 0);
 	if (spec->cgroup) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", spec->cgroup);
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
-			return side_fail(s, "open cgroup.procs", errno);
+			return wl_side_fail(s, "open cgroup.procs", errno);
 		if (write(fd, "0\n", 2) != 2) {
 			int e = errno;
 
 			close(fd);
-			return side_fail(s, "join cgroup", e);
+			return wl_side_fail(s, "join cgroup", e);
 		}
 		close(fd);
 	}
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
-		return side_fail(s, "sched_setaffinity", errno);
+		return wl_side_fail(s, "sched_setaffinity", errno);
 	return 0;
 }
 
-static int set_timeouts(int fd, double secs)
+int wl_set_timeouts(int fd, double secs)
 {
 	struct timeval tv = {.tv_sec = (time_t)secs,
 			     .tv_usec = (suseconds_t)((secs - floor(secs)) * 1e6)};
@@ -185,8 +157,8 @@ static int set_timeouts(int fd, double secs)
 	return 0;
 }
 
-static void unix_addr(const struct bench_cell_spec *spec, pid_t parent, struct sockaddr_un *sun,
-		      socklen_t *len)
+void wl_unix_addr(const struct bench_cell_spec *spec, pid_t parent, struct sockaddr_un *sun,
+		  socklen_t *len)
 {
 	int n;
 
@@ -198,7 +170,7 @@ static void unix_addr(const struct bench_cell_spec *spec, pid_t parent, struct s
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
-static int send_all(int fd, const uint8_t *buf, size_t len)
+int wl_send_all(int fd, const uint8_t *buf, size_t len)
 {
 	while (len) {
 		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
@@ -216,7 +188,7 @@ static int send_all(int fd, const uint8_t *buf, size_t len)
 
 /* 1 = got len bytes, 0 = EOF before the first byte, -errno otherwise
  * (-EPIPE for EOF inside a message). */
-static int recv_all(int fd, uint8_t *buf, size_t len)
+int wl_recv_all(int fd, uint8_t *buf, size_t len)
 {
 	size_t got = 0;
 
@@ -235,7 +207,7 @@ static int recv_all(int fd, uint8_t *buf, size_t len)
 	return 1;
 }
 
-static void read_tcp_info(int fd, struct side *s)
+void wl_read_tcp_info(int fd, struct side *s)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
@@ -257,33 +229,33 @@ static int rr_server(const struct bench_cell_spec *spec, struct bench_shared *sh
 	int ret;
 
 	if (!buf)
-		return side_fail(s, "malloc", ENOMEM);
+		return wl_side_fail(s, "malloc", ENOMEM);
 	for (;;) {
-		ret = recv_all(fd, buf, spec->size);
+		ret = wl_recv_all(fd, buf, spec->size);
 		if (ret == 0)
 			break;
 		if (ret < 0) {
 			free(buf);
-			return side_fail_data(s, "server recv", -ret);
+			return wl_side_fail_data(s, "server recv", -ret);
 		}
 		s->recv_bytes += spec->size;
 		if (!started && atomic_load_explicit(&sh->phase, memory_order_relaxed) >= 1) {
 			started = true;
-			cpu0 = cpu_us_now();
+			cpu0 = wl_cpu_us_now();
 		}
 		if (started)
 			s->win_ops++;
-		ret = send_all(fd, buf, spec->size);
+		ret = wl_send_all(fd, buf, spec->size);
 		if (ret) {
 			free(buf);
-			return side_fail_data(s, "server send", -ret);
+			return wl_side_fail_data(s, "server send", -ret);
 		}
 		s->app_bytes += spec->size;
 	}
 	if (started)
-		s->cpu_us = cpu_us_now() - cpu0;
+		s->cpu_us = wl_cpu_us_now() - cpu0;
 	if (spec->kind != BENCH_PATH_UNIX)
-		read_tcp_info(fd, s);
+		wl_read_tcp_info(fd, s);
 	free(buf);
 	return 0;
 }
@@ -295,15 +267,15 @@ static int rr_roundtrip(int fd, uint8_t *out, uint8_t *in, size_t size, uint64_t
 
 	out[0] = (uint8_t)iter;
 	out[size - 1] = (uint8_t)~iter;
-	ret = send_all(fd, out, size);
+	ret = wl_send_all(fd, out, size);
 	if (ret)
-		return side_fail_data(s, "client send", -ret);
-	ret = recv_all(fd, in, size);
+		return wl_side_fail_data(s, "client send", -ret);
+	ret = wl_recv_all(fd, in, size);
 	if (ret <= 0)
-		return side_fail_data(s, ret == 0 ? "client recv: server closed" : "client recv",
-				      ret == 0 ? 0 : -ret);
+		return wl_side_fail_data(s, ret == 0 ? "client recv: server closed" : "client recv",
+					 ret == 0 ? 0 : -ret);
 	if (in[0] != out[0] || in[size - 1] != out[size - 1])
-		return side_fail_data(s, "echo mismatch (bytes lost or reordered)", 0);
+		return wl_side_fail_data(s, "echo mismatch (bytes lost or reordered)", 0);
 	s->app_bytes += size;
 	s->recv_bytes += size;
 	return 0;
@@ -318,35 +290,35 @@ static int rr_client(const struct bench_cell_spec *spec, struct bench_shared *sh
 	int ret = 1;
 
 	if (!out || !in) {
-		side_fail(s, "malloc", ENOMEM);
+		wl_side_fail(s, "malloc", ENOMEM);
 		goto cleanup;
 	}
 	memset(out, 0xa5, spec->size);
-	t_end = now_ns() + (uint64_t)(spec->warmup * 1e9);
+	t_end = wl_now_ns() + (uint64_t)(spec->warmup * 1e9);
 	do {
 		if (rr_roundtrip(fd, out, in, spec->size, iter++, s))
 			goto cleanup;
-	} while (iter < MIN_WARM_ITERS || now_ns() < t_end);
+	} while (iter < MIN_WARM_ITERS || wl_now_ns() < t_end);
 
 	atomic_store(&sh->phase, 1);
-	cpu0 = cpu_us_now();
-	t_prev = now_ns();
+	cpu0 = wl_cpu_us_now();
+	t_prev = wl_now_ns();
 	t_end = t_prev + (uint64_t)(spec->duration * 1e9);
 	while (sh->n < sh->cap) {
 		if (rr_roundtrip(fd, out, in, spec->size, iter++, s))
 			goto cleanup;
-		t = now_ns();
+		t = wl_now_ns();
 		sh->samples[sh->n++] =
 			t - t_prev > UINT32_MAX ? UINT32_MAX : (uint32_t)(t - t_prev);
 		t_prev = t;
 		if (t >= t_end)
 			break;
 	}
-	s->cpu_us = cpu_us_now() - cpu0;
+	s->cpu_us = wl_cpu_us_now() - cpu0;
 	s->win_ops = sh->n;
 	atomic_store(&sh->phase, 2);
 	if (spec->kind != BENCH_PATH_UNIX)
-		read_tcp_info(fd, s);
+		wl_read_tcp_info(fd, s);
 	ret = 0;
 cleanup:
 	free(out);
@@ -365,36 +337,36 @@ static int stream_sender(const struct bench_cell_spec *spec, struct bench_shared
 	int phase = 0, ret;
 
 	if (!buf)
-		return side_fail(s, "malloc", ENOMEM);
+		return wl_side_fail(s, "malloc", ENOMEM);
 	memset(buf, 0x5a, spec->size);
-	t_win = now_ns() + (uint64_t)(spec->warmup * 1e9);
+	t_win = wl_now_ns() + (uint64_t)(spec->warmup * 1e9);
 	t_end = t_win + (uint64_t)(spec->duration * 1e9);
 	for (;;) {
-		ret = send_all(fd, buf, spec->size);
+		ret = wl_send_all(fd, buf, spec->size);
 		if (ret) {
 			free(buf);
-			return side_fail_data(s, "sender write", -ret);
+			return wl_side_fail_data(s, "sender write", -ret);
 		}
 		s->app_bytes += spec->size;
 		writes++;
 		if (writes & check_mask)
 			continue;
-		uint64_t t = now_ns();
+		uint64_t t = wl_now_ns();
 
 		if (phase == 0 && t >= t_win) {
 			phase = 1;
 			atomic_store(&sh->phase, 1);
-			cpu0 = cpu_us_now();
+			cpu0 = wl_cpu_us_now();
 			win_start = writes;
 		} else if (phase == 1 && t >= t_end) {
-			s->cpu_us = cpu_us_now() - cpu0;
+			s->cpu_us = wl_cpu_us_now() - cpu0;
 			s->win_ops = writes - win_start;
 			atomic_store(&sh->phase, 2);
 			break;
 		}
 	}
 	if (spec->kind != BENCH_PATH_UNIX)
-		read_tcp_info(fd, s);
+		wl_read_tcp_info(fd, s);
 	free(buf);
 	shutdown(fd, SHUT_WR);
 	return 0;
@@ -409,7 +381,7 @@ static int stream_receiver(const struct bench_cell_spec *spec, struct bench_shar
 	double cpu0 = 0;
 
 	if (!buf)
-		return side_fail(s, "malloc", ENOMEM);
+		return wl_side_fail(s, "malloc", ENOMEM);
 	for (;;) {
 		ssize_t n = recv(fd, buf, RECV_BUF, 0);
 
@@ -419,11 +391,11 @@ static int stream_receiver(const struct bench_cell_spec *spec, struct bench_shar
 			int e = errno;
 
 			free(buf);
-			return side_fail_data(s, "receiver read", e);
+			return wl_side_fail_data(s, "receiver read", e);
 		}
 		if (n == 0)
 			break;
-		t = now_ns();
+		t = wl_now_ns();
 		s->recv_bytes += (uint64_t)n;
 		if (stopped)
 			continue;
@@ -434,17 +406,17 @@ static int stream_receiver(const struct bench_cell_spec *spec, struct bench_shar
 			started = true;
 			ts = te = t;
 			bs = be = s->recv_bytes;
-			cpu0 = cpu_us_now();
+			cpu0 = wl_cpu_us_now();
 		} else if (ph == 1) {
 			te = t;
 			be = s->recv_bytes;
 		} else if (ph == 2 && started) {
 			stopped = true;
-			s->cpu_us = cpu_us_now() - cpu0;
+			s->cpu_us = wl_cpu_us_now() - cpu0;
 		}
 	}
 	if (started && !stopped)
-		s->cpu_us = cpu_us_now() - cpu0;
+		s->cpu_us = wl_cpu_us_now() - cpu0;
 	free(buf);
 	s->win_bytes = be - bs;
 	s->win_secs = (double)(te - ts) / 1e9;
@@ -452,7 +424,7 @@ static int stream_receiver(const struct bench_cell_spec *spec, struct bench_shar
 		/* no read completed inside the sender's window (the receiver was
 		 * not scheduled): a measurement problem, retried by the caller */
 		s->short_window = 1;
-		return side_fail(
+		return wl_side_fail(
 			s, "receiver: no read inside the measured window (raise --duration)", 0);
 	}
 	return 0;
@@ -469,13 +441,13 @@ static int server_main(const struct bench_cell_spec *spec, struct bench_shared *
 	struct pollfd pfd;
 	int lfd = -1, fd = -1, one = 1, ret = 1;
 
-	if (child_setup(spec, spec->server_cpu, parent, s))
+	if (wl_child_setup(spec, spec->server_cpu, parent, s))
 		goto cleanup;
 	if (spec->kind == BENCH_PATH_UNIX) {
 		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		unix_addr(spec, parent, &sun, &alen);
+		wl_unix_addr(spec, parent, &sun, &alen);
 		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, alen)) {
-			side_fail(s, "bind unix socket", errno);
+			wl_side_fail(s, "bind unix socket", errno);
 			goto cleanup;
 		}
 	} else {
@@ -487,33 +459,33 @@ static int server_main(const struct bench_cell_spec *spec, struct bench_shared *
 		if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 		    bind(lfd, (struct sockaddr *)&sin, alen) ||
 		    getsockname(lfd, (struct sockaddr *)&sin, &alen)) {
-			side_fail(s, "bind 127.0.0.1", errno);
+			wl_side_fail(s, "bind 127.0.0.1", errno);
 			goto cleanup;
 		}
 		msg.port = sin.sin_port;
 	}
 	if (listen(lfd, 1)) {
-		side_fail(s, "listen", errno);
+		wl_side_fail(s, "listen", errno);
 		goto cleanup;
 	}
 	msg.ok = 1;
 	if (write(ready_fd, &msg, sizeof(msg)) != sizeof(msg)) {
-		side_fail(s, "write ready pipe", errno);
+		wl_side_fail(s, "write ready pipe", errno);
 		goto cleanup;
 	}
 	pfd = (struct pollfd){.fd = lfd, .events = POLLIN};
 	if (poll(&pfd, 1, SETUP_TIMEOUT_MS) != 1) {
-		side_fail(s, "no client connected", ETIMEDOUT);
+		wl_side_fail(s, "no client connected", ETIMEDOUT);
 		goto cleanup;
 	}
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
-		side_fail(s, "accept", errno);
+		wl_side_fail(s, "accept", errno);
 		goto cleanup;
 	}
 	if (spec->kind != BENCH_PATH_UNIX && spec->workload == BENCH_RR)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	set_timeouts(fd, spec->warmup + spec->duration + SLACK_SECONDS);
+	wl_set_timeouts(fd, spec->warmup + spec->duration + SLACK_SECONDS);
 	if (spec->workload == BENCH_RR)
 		ret = rr_server(spec, sh, fd);
 	else
@@ -535,13 +507,13 @@ static int client_main(const struct bench_cell_spec *spec, struct bench_shared *
 	socklen_t alen;
 	int fd = -1, one = 1, ret = 1;
 
-	if (child_setup(spec, spec->client_cpu, parent, s))
+	if (wl_child_setup(spec, spec->client_cpu, parent, s))
 		goto cleanup;
 	if (spec->kind == BENCH_PATH_UNIX) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		unix_addr(spec, parent, &sun, &alen);
+		wl_unix_addr(spec, parent, &sun, &alen);
 		if (fd < 0 || connect(fd, (struct sockaddr *)&sun, alen)) {
-			side_fail(s, "connect unix socket", errno);
+			wl_side_fail(s, "connect unix socket", errno);
 			goto cleanup;
 		}
 	} else {
@@ -551,13 +523,13 @@ static int client_main(const struct bench_cell_spec *spec, struct bench_shared *
 		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		sin.sin_port = port;
 		if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin))) {
-			side_fail(s, "connect 127.0.0.1", errno);
+			wl_side_fail(s, "connect 127.0.0.1", errno);
 			goto cleanup;
 		}
 		if (spec->workload == BENCH_RR)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	set_timeouts(fd, spec->warmup + spec->duration + SLACK_SECONDS);
+	wl_set_timeouts(fd, spec->warmup + spec->duration + SLACK_SECONDS);
 	if (spec->workload == BENCH_RR)
 		ret = rr_client(spec, sh, fd);
 	else
@@ -570,12 +542,12 @@ cleanup:
 
 /* ---- parent side --------------------------------------------------------- */
 
-static int pidfd_open_(pid_t pid)
+int wl_pidfd_open_(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static void kill_and_reap(pid_t *pids, int n)
+void wl_kill_and_reap(pid_t *pids, int n)
 {
 	for (int i = 0; i < n; i++)
 		if (pids[i] > 0)
@@ -590,20 +562,20 @@ static void kill_and_reap(pid_t *pids, int n)
 
 /* Wait for all pids until deadline_ms from now. Returns 0 when all exited
  * with status 0, 1 when some failed, -ETIMEDOUT or -EINTR. Reaps what exited. */
-static int wait_children(pid_t *pids, int n, int timeout_ms)
+int wl_wait_children(pid_t *pids, int n, int timeout_ms)
 {
 	struct pollfd pfd[2];
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = wl_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	int left = 0, failed = 0;
 
 	for (int i = 0; i < n; i++) {
-		pfd[i].fd = pids[i] > 0 ? pidfd_open_(pids[i]) : -1;
+		pfd[i].fd = pids[i] > 0 ? wl_pidfd_open_(pids[i]) : -1;
 		pfd[i].events = POLLIN;
 		if (pids[i] > 0)
 			left++;
 	}
 	while (left) {
-		uint64_t t = now_ns();
+		uint64_t t = wl_now_ns();
 		int ret;
 
 		if (bench_stop) {
@@ -640,6 +612,18 @@ static int wait_children(pid_t *pids, int n, int timeout_ms)
 	return failed;
 }
 
+void bench_fill_latency(uint32_t *v, size_t n, struct bench_sample *out)
+{
+	bench_sort_u32(v, n);
+	out->p50 = bench_pct_u32(v, n, 50) / 1e3;
+	out->p90 = bench_pct_u32(v, n, 90) / 1e3;
+	out->p99 = bench_pct_u32(v, n, 99) / 1e3;
+	out->p999 = bench_pct_u32(v, n, 99.9) / 1e3;
+	out->max = n ? v[n - 1] / 1e3 : 0;
+	for (int i = 0; i < BENCH_CDF_N; i++)
+		out->cdf_us[i] = bench_pct_u32(v, n, bench_cdf_q[i]) / 1e3;
+}
+
 static void fill_sample(const struct bench_cell_spec *spec, struct bench_shared *sh,
 			struct bench_sample *out)
 {
@@ -653,11 +637,7 @@ static void fill_sample(const struct bench_cell_spec *spec, struct bench_shared 
 		size_t n = sh->n;
 		uint32_t *v = sh->samples;
 
-		bench_sort_u32(v, n);
-		out->p50 = bench_pct_u32(v, n, 50) / 1e3;
-		out->p90 = bench_pct_u32(v, n, 90) / 1e3;
-		out->p99 = bench_pct_u32(v, n, 99) / 1e3;
-		out->max = n ? v[n - 1] / 1e3 : 0;
+		bench_fill_latency(v, n, out);
 		out->ops = n;
 		if (s->win_ops)
 			cpu += s->cpu_us / (double)s->win_ops;
@@ -695,6 +675,8 @@ int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
 	struct pollfd pfd;
 	int rp[2] = {-1, -1}, ret = 0, timeout_ms;
 
+	if (bench_workload_is_l7(spec->workload))
+		return bench_run_l7_cell(spec, sh, out, err, errlen);
 	memset(out, 0, sizeof(*out));
 	memset(&sh->client, 0, sizeof(sh->client));
 	memset(&sh->server, 0, sizeof(sh->server));
@@ -739,7 +721,7 @@ int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
 	}
 	if (read(rp[0], &msg, sizeof(msg)) != sizeof(msg) || !msg.ok) {
 		/* server exited: its message says why */
-		wait_children(pids, 1, SETUP_TIMEOUT_MS);
+		wl_wait_children(pids, 1, SETUP_TIMEOUT_MS);
 		ret = -EIO;
 		snprintf(err, errlen, "server: %s",
 			 sh->server.failed ? sh->server.msg : "exited during setup");
@@ -756,7 +738,7 @@ int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
 		_exit(client_main(spec, sh, msg.port, parent));
 
 	timeout_ms = (int)((spec->warmup + spec->duration + 2 * SLACK_SECONDS) * 1000);
-	ret = wait_children(pids, 2, timeout_ms);
+	ret = wl_wait_children(pids, 2, timeout_ms);
 	if (ret == -EINTR)
 		goto cleanup;
 	if (ret == -ETIMEDOUT) {
@@ -789,7 +771,7 @@ int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
 	}
 	fill_sample(spec, sh, out);
 cleanup:
-	kill_and_reap(pids, 2);
+	wl_kill_and_reap(pids, 2);
 	if (rp[0] >= 0)
 		close(rp[0]);
 	if (rp[1] >= 0)

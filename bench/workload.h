@@ -10,6 +10,7 @@
 #include "bench.h"
 
 #include <signal.h>
+#include <stdint.h>
 
 struct bench_cell_spec {
 	enum bench_workload workload;
@@ -19,7 +20,19 @@ struct bench_cell_spec {
 	int client_cpu, server_cpu;
 	double warmup, duration; /* seconds */
 	unsigned id;		 /* unique per cell, names the UNIX socket */
+	/* http / connect */
+	int conns;		  /* concurrent connections */
+	double rate;		  /* open loop req/s (conn/s); 0 = closed loop */
+	size_t req_size;	  /* request body bytes, 0 = GET */
+	bool exchange;		  /* connect: one request/response per connection */
+	const char *proxy_bin;	  /* proxy paths: the binary */
+	const char *proxy_config; /* shunt-proxy: user config (listeners replaced) */
+	const char *work_dir;	  /* proxy configs and logs (0755, files 0644) */
 };
+
+/* Fill the latency fields of a sample (p50..max, p99.9, CDF) from n samples
+ * in nanoseconds; v is sorted in place. Pure. */
+void bench_fill_latency(uint32_t *v, size_t n, struct bench_sample *out);
 
 struct bench_shared;
 

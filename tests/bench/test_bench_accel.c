@@ -205,11 +205,112 @@ static void test_quick_grid(void)
 	check_no_leftovers(run.pid);
 }
 
+/* No proxy started by a shunt-bench http/connect run may survive it. */
+static void check_no_proxy_left(pid_t pid)
+{
+	char path[300], cmd[4096], dir_prefix[64];
+	struct dirent *d;
+	DIR *dir = opendir("/proc");
+
+	snprintf(dir_prefix, sizeof(dir_prefix), "/tmp/shunt-bench-l7-%d-", (int)pid);
+	CHECK(dir, "opendir /proc");
+	while ((d = readdir(dir))) {
+		ssize_t n;
+		int fd;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", d->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		for (ssize_t i = 0; i < n; i++)
+			if (cmd[i] == '\0')
+				cmd[i] = ' ';
+		cmd[n > 0 ? n : 0] = '\0';
+		CHECK(!strstr(cmd, dir_prefix), "proxy %s still runs: %s", d->d_name, cmd);
+	}
+	closedir(dir);
+	/* and its config directory is gone */
+	dir = opendir("/tmp");
+	CHECK(dir, "opendir /tmp");
+	while ((d = readdir(dir)))
+		CHECK(strncmp(d->d_name, dir_prefix + 5, strlen(dir_prefix + 5)) != 0,
+		      "/tmp/%s left behind", d->d_name);
+	closedir(dir);
+}
+
+/* CI smoke of http or connect over every available path: every request
+ * (connection) completes without an error, accelerated paths are redirected
+ * (TCP_INFO and shuntd's counters), the others are not. */
+static void test_l7_smoke(const char *mode, const char *proxy)
+{
+	const char *path = bench_tmp_file();
+	char *argv[] = {
+		(char *)bin,   (char *)mode, "--quick",	 "--sizes",	 "64,16K",
+		"--json",      (char *)path, "--shuntd", (char *)shuntd, proxy ? "--proxy" : NULL,
+		(char *)proxy, NULL};
+	json_error_t jerr;
+	json_t *j, *e, *counters;
+	size_t i, n_accel = 0, n_plain = 0;
+	bool seen_proxy_accel = false;
+
+	CHECK(path, "temporary file");
+	if (strcmp(mode, "connect") == 0) {
+		argv[3] = "--conns"; /* one size; a few parallel connects */
+		argv[4] = "4";
+	}
+	CHECK(bench_run(argv, &run) == 0, "fork");
+	CHECK(run.rc == 0, "exit %d\nstdout:\n%s\nstderr:\n%s", run.rc, run.out, run.err);
+	CHECK(!strstr(run.out, "WARNING"), "a path was not redirected:\n%s", run.out);
+	j = json_load_file(path, 0, &jerr);
+	bench_tmp_unlink();
+	CHECK(j, "json: %s", jerr.text);
+	CHECK(json_array_size(json_object_get(j, mode)) > 0, "%s entries", mode);
+	json_array_foreach (json_object_get(j, mode), i, e) {
+		const char *p = json_string_value(json_object_get(e, "path"));
+		double frac = num(e, "tcp_fraction");
+
+		CHECK(json_integer_value(json_object_get(e, "valid_reps")) == 2, "%s %s reps", mode,
+		      p);
+		CHECK(num(e, "rate") > 0, "%s %s: nothing completed", mode, p);
+		CHECK(json_integer_value(json_object_get(e, "errors")) == 0, "%s %s: errors", mode,
+		      p);
+		if (strcmp(p, "accel") == 0 || strcmp(p, "proxy+accel") == 0) {
+			CHECK(frac < 0.05, "%s %s: %.0f%% through TCP, want redirected", mode, p,
+			      frac * 100);
+			n_accel++;
+			seen_proxy_accel |= strcmp(p, "proxy+accel") == 0;
+		} else if (strcmp(p, "unix") != 0) {
+			CHECK(frac > 0.9, "%s %s: %.0f%% through TCP, want plain TCP", mode, p,
+			      frac * 100);
+			CHECK(strcmp(p, "tcp") == 0 || num(e, "cpu_proxy_us_per_op") > 0,
+			      "%s %s: proxy CPU measured", mode, p);
+			n_plain++;
+		}
+	}
+	/* accel always; proxy+accel unless shunt-proxy is missing (then noted) */
+	CHECK(n_accel > 0 &&
+		      (seen_proxy_accel ||
+		       strstr(json_string_value(json_object_get(j, "skipped")), "proxy+accel")),
+	      "accel entries: %zu, proxy+accel %s", n_accel, seen_proxy_accel ? "yes" : "no");
+	CHECK(n_plain >= 2, "plain entries: %zu", n_plain);
+	counters = json_object_get(json_array_get(json_object_get(j, "shuntd"), 0), "counters");
+	CHECK(json_integer_value(json_object_get(counters, "msgs_redirected")) > 0,
+	      "shuntd redirected nothing");
+	json_decref(j);
+	check_no_leftovers(run.pid);
+	check_no_proxy_left(run.pid);
+}
+
 int main(int argc, char **argv)
 {
 	FILE *mi;
 
-	CHECK(argc == 3 || argc == 4, "usage: %s shunt-bench shuntd [quick]", argv[0]);
+	CHECK(argc >= 3 && argc <= 5, "usage: %s shunt-bench shuntd [quick|http|connect [proxy]]",
+	      argv[0]);
 	bin = argv[1];
 	shuntd = argv[2];
 	if (geteuid() != 0)
@@ -218,8 +319,14 @@ int main(int argc, char **argv)
 	if (!mi || bench_find_cgroup2(mi, cg2, sizeof(cg2)))
 		shunt_test_skip("no cgroup v2 mount");
 	fclose(mi);
+	if (argc >= 4 && strcmp(argv[3], "quick") != 0) {
+		CHECK(strcmp(argv[3], "http") == 0 || strcmp(argv[3], "connect") == 0,
+		      "unknown mode %s", argv[3]);
+		test_l7_smoke(argv[3], argc == 5 ? argv[4] : NULL);
+		printf("bench %s quick: ok\n", argv[3]);
+		return 0;
+	}
 	if (argc == 4) {
-		CHECK(strcmp(argv[3], "quick") == 0, "unknown mode %s", argv[3]);
 		test_quick_grid();
 		printf("bench quick: ok\n");
 		return 0;

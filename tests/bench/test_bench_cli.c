@@ -10,6 +10,9 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
+
+#define BENCH_CDF_POINTS 24 /* BENCH_CDF_N of bench.h */
 
 static const char *bin;
 static struct bench_run run;
@@ -27,6 +30,18 @@ static const struct bad_case bad_cases[] = {
 	{{"--paths", "tcp", "--cpus", "0,1000"}, "cpu 1000 is not available"},
 	{{"--paths", "tcp", "--reps", "0"}, "--reps"},
 	{{"--bogus"}, "unknown option"},
+	{{"http", "--rate", "0"}, "--rate: '0'"},
+	{{"http", "--sizes", "0"}, "bad size '0'"},
+	{{"connect", "--paths", "tcp,quic"}, "unknown path 'quic'"},
+	{{"http", "--paths", "tcp,proxy", "--proxy", "/nonexistent/shunt-proxy"},
+	 "not an executable file"},
+	{{"http", "--paths", "tcp,proxy+accel", "--proxy", "/bin/true", "--shuntd",
+	  "/nonexistent/shuntd"},
+	 "accel path requested"},
+	{{"rr", "--paths", "tcp,haproxy"}, "only for the http and connect modes"},
+	{{"http", "--paths", "tcp,proxy", "--proxy", "/bin/true", "--proxy-config",
+	  "/nonexistent/shunt.json"},
+	 "--proxy-config /nonexistent/shunt.json"},
 };
 
 static void run_args(const char *const *args)
@@ -114,6 +129,60 @@ static void test_tiny_run(void)
 	json_decref(j);
 }
 
+/* http and connect over tcp and unix: the JSON sections, counts, no errors. */
+static void test_tiny_l7(const char *mode, const char *rate)
+{
+	const char *path = bench_tmp_file();
+	json_error_t jerr;
+	json_t *j, *a, *e;
+	size_t i;
+
+	CHECK(path, "temporary file");
+	if (rate)
+		run_args((const char *[]){mode, "--paths", "tcp,unix", "--placement", "same",
+					  "--sizes", "64", "--duration", "0.1", "--reps", "1",
+					  "--rate", rate, "--json", path, NULL});
+	else
+		run_args((const char *[]){mode, "--paths", "tcp,unix", "--placement", "same",
+					  "--sizes", "64", "--duration", "0.05", "--reps", "1",
+					  "--json", path, NULL});
+	CHECK(run.rc == 0, "%s: exit %d: %s", mode, run.rc, run.err);
+	CHECK(strstr(run.out, strcmp(mode, "http") == 0 ? "== http" : "== connect") &&
+		      strstr(run.out, "p99.9"),
+	      "%s table:\n%s", mode, run.out);
+	j = json_load_file(path, 0, &jerr);
+	bench_tmp_unlink();
+	CHECK(j, "json: %s", jerr.text);
+	a = json_object_get(j, mode);
+	CHECK(json_array_size(a) == 2, "%s: 1 size x 2 paths, got %zu", mode, json_array_size(a));
+	json_array_foreach (a, i, e) {
+		json_t *cdf = json_object_get(json_object_get(e, "cdf"), "latency_us");
+
+		CHECK(num(e, "rate") > 0, "%s %zu: rate", mode, i);
+		CHECK(json_integer_value(json_object_get(e, "errors")) == 0, "%s %zu: no errors",
+		      mode, i);
+		CHECK(num(e, "p50_us") > 0 && num(e, "p50_us") <= num(e, "p99_us") &&
+			      num(e, "p99_us") <= num(e, "p999_us") &&
+			      num(e, "p999_us") <= num(e, "max_us"),
+		      "%s %zu: percentiles ordered", mode, i);
+		CHECK(num(e, "cpu_client_us_per_op") > 0 && num(e, "cpu_server_us_per_op") >= 0 &&
+			      json_is_null(json_object_get(e, "cpu_proxy_us_per_op")),
+		      "%s %zu: cpu per side, no proxy", mode, i);
+		CHECK(json_array_size(cdf) == BENCH_CDF_POINTS, "%s %zu: cdf", mode, i);
+		if (rate) {
+			/* open loop: about the asked rate, nothing missed on loopback */
+			CHECK(num(e, "rate") <= atof(rate) * 1.01, "%s %zu: rate %g <= %s", mode, i,
+			      num(e, "rate"), rate);
+			CHECK(json_integer_value(json_object_get(e, "missed")) == 0,
+			      "%s %zu: missed", mode, i);
+		}
+	}
+	CHECK(strcmp(json_string_value(json_object_get(json_object_get(j, "config"), "loop")),
+		     rate ? "open" : "closed") == 0,
+	      "loop recorded");
+	json_decref(j);
+}
+
 static void test_progress_line(void)
 {
 	/* estimated 4 x (0.5 + 0.05 warm-up) s > 2 s: progress on stderr */
@@ -129,6 +198,10 @@ int main(int argc, char **argv)
 	bin = argv[1];
 	test_bad_input();
 	test_tiny_run();
+	test_tiny_l7("http", NULL);
+	test_tiny_l7("http", "2000");
+	test_tiny_l7("connect", NULL);
+	test_tiny_l7("connect", "500");
 	test_progress_line();
 	printf("bench cli: ok\n");
 	return 0;

@@ -51,6 +51,24 @@ static const struct args_case args_cases[] = {
 	{{"shunt-bench", "--plot", "out.svg"}, 0, NULL},
 	{{"shunt-bench", "--json", ""}, -EINVAL, "--json needs"},
 	{{"shunt-bench", "--frobnicate"}, -EINVAL, "unknown option '--frobnicate'"},
+	/* http / connect */
+	{{"shunt-bench", "http"}, 0, NULL},
+	{{"shunt-bench", "connect", "--no-exchange"}, 0, NULL},
+	{{"shunt-bench", "http", "--rate", "1000", "--conns", "8"}, 0, NULL},
+	{{"shunt-bench", "http", "--rate", "0"}, -EINVAL, "--rate: '0'"},
+	{{"shunt-bench", "http", "--rate", "-5"}, -EINVAL, "--rate"},
+	{{"shunt-bench", "http", "--rate", "fast"}, -EINVAL, "--rate"},
+	{{"shunt-bench", "http", "--conns", "0"}, -EINVAL, "--conns"},
+	{{"shunt-bench", "http", "--sizes", "0"}, -EINVAL, "bad size '0'"},
+	{{"shunt-bench", "http", "--req-size", "1x"}, -EINVAL, "--req-size"},
+	{{"shunt-bench", "http", "--req-size", "0"}, 0, NULL},
+	{{"shunt-bench", "http", "--paths", "tcp,proxy,proxy+accel,haproxy,nginx"}, 0, NULL},
+	{{"shunt-bench", "http", "--paths", "tcp,envoy"}, -EINVAL, "unknown path 'envoy'"},
+	{{"shunt-bench", "http", "--proxy", ""}, -EINVAL, "--proxy needs"},
+	{{"shunt-bench", "rr", "--paths", "tcp,proxy"}, -EINVAL, "only for the http and connect"},
+	{{"shunt-bench", "stream", "--rate", "100"}, -EINVAL, "only for the http and connect"},
+	{{"shunt-bench", "--conns", "4"}, -EINVAL, "only for the http and connect"},
+	{{"shunt-bench", "websocket"}, -EINVAL, "unknown mode 'websocket'"},
 };
 
 static int argc_of(const char *const *argv)
@@ -114,6 +132,50 @@ static void test_args_defaults(void)
 	      "accel:MODE path");
 	CHECK(o.placements == 1u << BENCH_SPLIT, "--placement=split");
 	CHECK(o.n_sizes == 2 && o.sizes[0] == 1024 && o.sizes[1] == 2048, "KiB / k suffixes");
+}
+
+static void test_args_l7(void)
+{
+	const char *http[] = {"shunt-bench", "http", NULL};
+	const char *conn[] = {"shunt-bench", "connect", "--rate", "500", NULL};
+	const char *noex[] = {"shunt-bench", "connect", "--no-exchange", NULL};
+	const char *named[] = {"shunt-bench", "http", "--paths", "tcp,haproxy", NULL};
+	struct bench_opts o;
+	struct bench_cell cells[BENCH_MAX_CELLS];
+	char err[256];
+
+	CHECK(bench_parse_args(2, (char **)http, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.workloads == BENCH_HTTP && o.conns == BENCH_HTTP_CONNS && o.rate == 0,
+	      "http: closed loop, default conns");
+	CHECK(o.n_paths == 7 && o.paths[3].kind == BENCH_PATH_PROXY &&
+		      o.paths[4].kind == BENCH_PATH_PROXY_ACCEL &&
+		      o.paths[5].kind == BENCH_PATH_HAPROXY && o.paths[6].kind == BENCH_PATH_NGINX,
+	      "http default paths: tcp,accel,unix,proxy,proxy+accel,haproxy,nginx");
+	CHECK(!o.paths[5].explicit_path, "default paths are not explicit (absent = skipped)");
+	CHECK(bench_path_accelerated(&o.paths[4]) && bench_path_is_proxy(&o.paths[4]) &&
+		      !bench_path_is_proxy(&o.paths[1]),
+	      "proxy+accel is accelerated and a proxy");
+	CHECK(bench_build_cells(&o, cells, BENCH_MAX_CELLS) == 3 &&
+		      cells[0].workload == BENCH_HTTP && cells[2].size == 65536,
+	      "http cells = --sizes");
+	CHECK(bench_cell_has_path(&cells[0], &o.paths[3]), "http cell has the proxy path");
+	{
+		struct bench_cell rr = {BENCH_RR, 64};
+
+		CHECK(!bench_cell_has_path(&rr, &o.paths[3]), "rr never runs through a proxy");
+	}
+
+	CHECK(bench_parse_args(4, (char **)conn, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.workloads == BENCH_CONNECT && o.conns == BENCH_CONNECT_CONNS && o.rate == 500 &&
+		      o.exchange,
+	      "connect: open loop, exchange on");
+	CHECK(o.n_sizes == 1 && o.sizes[0] == BENCH_CONNECT_SIZE, "connect: one cell");
+
+	CHECK(bench_parse_args(3, (char **)noex, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(!o.exchange && o.n_sizes == 1 && o.sizes[0] == 0, "--no-exchange: size-less cell");
+
+	CHECK(bench_parse_args(4, (char **)named, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.n_paths == 2 && o.paths[1].explicit_path, "named paths are explicit");
 }
 
 static void test_sizes(void)
@@ -321,7 +383,7 @@ static void test_grid_summaries_targets(void)
 	bench_write_gnuplot(f, &r, "/tmp/it's.svg");
 	fclose(f);
 	CHECK(strstr(buf, "set terminal svg") && strstr(buf, "'/tmp/it''s.svg'") &&
-		      strstr(buf, "multiplot layout 2,3"),
+		      strstr(buf, "multiplot layout 2,4"),
 	      "gnuplot:\n%s", buf);
 	free(buf);
 	bench_results_free(&r);
@@ -381,6 +443,7 @@ int main(void)
 {
 	test_args_table();
 	test_args_defaults();
+	test_args_l7();
 	test_sizes();
 	test_percentiles();
 	test_verdicts();
