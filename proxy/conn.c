@@ -66,18 +66,26 @@ struct sp_conn {
 	struct sp_list link;
 	struct sp_reqp reqp;
 	bool reqp_ready;
+	/* unparsed client bytes: an own buffer (in_cap > 0) only while some
+	 * are left over between reads, else NULL; during on_down_read() it may
+	 * point into the worker's read buffer (in_cap 0) */
 	char *in;
 	size_t in_off, in_len, in_cap;
-	/* small pieces for the upstream (chunk framing, heads) gathered during
-	 * one conn_process() pass and written with one syscall */
-	char *obuf;
-	size_t obuf_len;
+	size_t obuf_len; /* bytes of this connection in w->obuf */
 	struct sp_upstream *up;
+	/* maxPipelined: responses produced but still queued for the client
+	 * (last_wreq: the newest queued write to the client, if any) */
+	unsigned resp_queued;
+	struct sp_wreq *last_wreq;
 	struct sockaddr_storage peer, dst;
 	struct shunt_limits lim;
 
 	enum sp_req_state rq;
 	enum sp_timer_kind timer_kind;
+	/* lazy timer: the deadline of timer_kind (loop ms, 0 = none) moves on
+	 * every request; the uv timer is re-armed only when the deadline comes
+	 * earlier than when it fires (armed_at) */
+	uint64_t deadline, armed_at;
 	bool forward;	   /* current request allowed (body goes upstream) */
 	bool req_done;	   /* current request fully read */
 	bool resp_done;	   /* current response fully written (or queued) */
@@ -146,8 +154,20 @@ static void list_del(struct sp_list *e)
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-#define STAT_ADD(w, field, n) \
-	atomic_fetch_add_explicit(&(w)->stats.field, (n), memory_order_relaxed)
+/* Counters have a single writer (their worker): a relaxed load + store is
+ * enough for the admin thread's reads and avoids a locked add per counter. */
+#define STAT_ADD(w, field, n)                                                                      \
+	atomic_store_explicit(&(w)->stats.field,                                                   \
+			      atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + (n), \
+			      memory_order_relaxed)
+
+/* Forget what this connection gathered in the worker's upstream buffer. */
+static void obuf_drop(struct sp_conn *c)
+{
+	c->obuf_len = 0;
+	if (c->w->obuf_owner == c)
+		c->w->obuf_owner = NULL;
+}
 
 static bool sockaddr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
@@ -201,13 +221,14 @@ static void sockaddr_str(const struct sockaddr_storage *a, char *out, size_t cap
 struct sp_wreq {
 	uv_write_t req;
 	size_t len;
+	unsigned responses; /* responses whose last byte is in this write */
 	char data[];
 };
 
 /* Write a then b to s: try the socket directly, queue (a copy of) what is
  * left. Returns 0 or a negative UV error. */
 static int stream_send(uv_stream_t *s, const char *a, size_t alen, const char *b, size_t blen,
-		       uv_write_cb cb, void *data)
+		       uv_write_cb cb, void *data, struct sp_wreq **queued)
 {
 	uv_buf_t bufs[2];
 	size_t total = alen + blen, skip = 0;
@@ -236,6 +257,7 @@ static int stream_send(uv_stream_t *s, const char *a, size_t alen, const char *b
 	if (!wr)
 		return UV_ENOMEM;
 	wr->len = total - skip;
+	wr->responses = 0;
 	if (skip < alen) {
 		memcpy(wr->data, a + skip, alen - skip);
 		if (blen)
@@ -250,6 +272,8 @@ static int stream_send(uv_stream_t *s, const char *a, size_t alen, const char *b
 		free(wr);
 		return err;
 	}
+	if (queued)
+		*queued = wr;
 	return 0;
 }
 
@@ -278,7 +302,7 @@ void sp_worker_refresh_gen(struct sp_worker *w)
 
 static void conn_timer(struct sp_conn *c, enum sp_timer_kind kind)
 {
-	uint64_t ms = 0;
+	uint64_t ms = 0, now;
 
 	c->timer_kind = kind;
 	switch (kind) {
@@ -295,14 +319,22 @@ static void conn_timer(struct sp_conn *c, enum sp_timer_kind kind)
 		ms = c->lim.upstream_timeout_ms;
 		break;
 	case T_NONE:
-		uv_timer_stop(&c->timer);
-		return;
+		break;
 	}
 	if (ms == 0) {
-		uv_timer_stop(&c->timer);
+		/* an armed timer finds no deadline and does nothing */
+		c->deadline = 0;
 		return;
 	}
-	uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+	/* a timer restart per request phase costs more than the rest of the
+	 * request's bookkeeping (heap removal + insertion): only move the
+	 * deadline, and re-arm only when it comes earlier than the armed one */
+	now = uv_now(&c->w->loop);
+	c->deadline = now + ms;
+	if (!c->armed_at || c->deadline < c->armed_at) {
+		uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+		c->armed_at = c->deadline;
+	}
 }
 
 /* ---- access log + metrics ---- */
@@ -326,7 +358,9 @@ static void conn_log_request(struct sp_conn *c)
 	STAT_ADD(w, lat_count, 1);
 	STAT_ADD(w, bytes_in, c->bytes_in);
 	STAT_ADD(w, bytes_out, c->bytes_out);
-	if (w->srv->access_log_fd >= 0) {
+	int log_fd = atomic_load_explicit(&w->srv->access_log_fd, memory_order_acquire);
+
+	if (log_fd >= 0 && !atomic_load_explicit(&w->srv->access_log_off, memory_order_relaxed)) {
 		char line[2048];
 		struct sp_log_entry e = {
 			.time = now_unix(),
@@ -344,7 +378,7 @@ static void conn_log_request(struct sp_conn *c)
 		size_t n = sp_render_log(line, sizeof(line), &e);
 
 		/* one write() per line: lines of concurrent workers never interleave */
-		if (write(w->srv->access_log_fd, line, n) < 0)
+		if (write(log_fd, line, n) < 0)
 			sp_log(SP_LOG_DEBUG, "access log write failed: %s", strerror(errno));
 	}
 }
@@ -400,7 +434,8 @@ static void on_conn_close(uv_handle_t *h)
 	atomic_fetch_sub_explicit(&c->w->srv->conns, 1, memory_order_relaxed);
 	if (c->reqp_ready)
 		sp_reqp_free(&c->reqp);
-	free(c->obuf);
+	if (c->w->obuf_owner == c)
+		c->w->obuf_owner = NULL;
 	free(c->in);
 	free(c);
 }
@@ -457,7 +492,8 @@ static void on_up_close(uv_handle_t *h)
 
 static void conn_send_local(struct sp_conn *c, const char *buf, size_t len)
 {
-	int err = stream_send((uv_stream_t *)&c->down, buf, len, NULL, 0, on_down_write, c);
+	int err = stream_send((uv_stream_t *)&c->down, buf, len, NULL, 0, on_down_write, c,
+			      &c->last_wreq);
 
 	c->local_resp = true;
 	c->bytes_out += len;
@@ -475,7 +511,7 @@ static void conn_fail(struct sp_conn *c, int status, int verdict, const char *wh
 
 	if (c->state != SP_CONN_OPEN || c->shutting)
 		return;
-	c->obuf_len = 0; /* never flushed: the upstream connection is dropped */
+	obuf_drop(c); /* never flushed: the upstream connection is dropped */
 	if (why)
 		sp_log(SP_LOG_DEBUG, "conn %p: %d %s", (void *)c, status, why);
 	if (!c->req_start)
@@ -508,6 +544,24 @@ static void conn_fail(struct sp_conn *c, int status, int verdict, const char *wh
 }
 
 /* ---- backpressure ---- */
+
+/* A response is complete (written or queued): if its tail is still queued,
+ * it counts against maxPipelined until that write completes. */
+static void conn_response_end(struct sp_conn *c)
+{
+	if (c->last_wreq && uv_stream_get_write_queue_size((uv_stream_t *)&c->down) > 0) {
+		c->last_wreq->responses++;
+		c->resp_queued++;
+	}
+}
+
+/* limits.maxPipelined: requests are handled one at a time, so what piles up
+ * for a client that does not read is answers; with maxPipelined of them
+ * queued, no further request is parsed (and reading stops) until they drain */
+static bool conn_pipeline_full(const struct sp_conn *c)
+{
+	return c->lim.max_pipelined && c->resp_queued >= c->lim.max_pipelined;
+}
 
 static void conn_update_down_reading(struct sp_conn *c)
 {
@@ -554,10 +608,15 @@ static void on_down_write(uv_write_t *req, int status)
 	struct sp_wreq *wr = container_of(req, struct sp_wreq, req);
 	struct sp_conn *c = req->data;
 
+	c->resp_queued -= wr->responses;
+	if (c->last_wreq == wr)
+		c->last_wreq = NULL;
 	free(wr);
 	if (c->state != SP_CONN_OPEN)
 		return;
 	if (status < 0) {
+		sp_log(SP_LOG_DEBUG, "conn %p: write to client failed: %s", (void *)c,
+		       uv_strerror(status));
 		conn_close(c);
 		return;
 	}
@@ -568,7 +627,8 @@ static void on_down_write(uv_write_t *req, int status)
 		up_update_reading(c->up);
 	/* local answers (403s to pipelined requests) were held back */
 	if (c->down_blocked &&
-	    uv_stream_get_write_queue_size((uv_stream_t *)&c->down) < c->lim.max_buffer_bytes / 2) {
+	    uv_stream_get_write_queue_size((uv_stream_t *)&c->down) < c->lim.max_buffer_bytes / 2 &&
+	    !conn_pipeline_full(c)) {
 		c->down_blocked = false;
 		conn_process(c);
 		if (c->state == SP_CONN_OPEN)
@@ -606,7 +666,8 @@ static void on_up_write(uv_write_t *req, int status)
 
 static int up_send(struct sp_conn *c, const char *a, size_t alen, const char *b, size_t blen)
 {
-	int err = stream_send((uv_stream_t *)&c->up->tcp, a, alen, b, blen, on_up_write, c->up);
+	int err =
+		stream_send((uv_stream_t *)&c->up->tcp, a, alen, b, blen, on_up_write, c->up, NULL);
 
 	if (err) {
 		conn_fail(c, 502, SP_V_ERROR, "upstream write failed");
@@ -617,7 +678,6 @@ static int up_send(struct sp_conn *c, const char *a, size_t alen, const char *b,
 	return 0;
 }
 
-#define SP_OBUF_MAX    65536
 #define SP_OBUF_DIRECT 16384 /* larger pieces go out without a copy */
 
 static int up_flush(struct sp_conn *c)
@@ -625,13 +685,19 @@ static int up_flush(struct sp_conn *c)
 	size_t n = c->obuf_len;
 
 	c->obuf_len = 0;
+	if (c->w->obuf_owner == c)
+		c->w->obuf_owner = NULL;
 	if (!n || !c->up)
 		return 0;
-	return up_send(c, c->obuf, n, NULL, 0);
+	/* stream_send() copies what it cannot write at once */
+	return up_send(c, c->w->obuf, n, NULL, 0);
 }
 
 static int up_queue(struct sp_conn *c, const char *d, size_t n)
 {
+	struct sp_worker *w = c->w;
+	struct sp_conn *owner = w->obuf_owner;
+
 	if (!c->up)
 		return 0;
 	if (c->obuf_len + n > SP_OBUF_MAX || (c->obuf_len == 0 && n >= SP_OBUF_DIRECT)) {
@@ -640,14 +706,12 @@ static int up_queue(struct sp_conn *c, const char *d, size_t n)
 		if (n >= SP_OBUF_DIRECT)
 			return up_send(c, d, n, NULL, 0);
 	}
-	if (!c->obuf) {
-		c->obuf = malloc(SP_OBUF_MAX);
-		if (!c->obuf) {
-			conn_fail(c, 502, SP_V_ERROR, "out of memory");
-			return -1;
-		}
-	}
-	memcpy(c->obuf + c->obuf_len, d, n);
+	/* the worker's buffer holds another connection's pending bytes (not
+	 * expected: every pass flushes or drops its own): no coalescing */
+	if (owner && owner != c && owner->obuf_len)
+		return up_send(c, d, n, NULL, 0);
+	w->obuf_owner = c;
+	memcpy(w->obuf + c->obuf_len, d, n);
 	c->obuf_len += n;
 	return 0;
 }
@@ -838,15 +902,16 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct sp_conn *c = up->conn;
 	size_t off = 0;
 
-	if (up->closing)
+	/* nread 0 is EAGAIN: libuv reports it too, e.g. when it reads again
+	 * after a full buffer whose last byte ended the response and pooled
+	 * the connection; it is no event, least of all on an idle connection */
+	if (up->closing || nread == 0)
 		return;
 	if (!c) {
 		/* idle pooled connection: the upstream closed it or sent junk */
 		up_close(up);
 		return;
 	}
-	if (nread == 0)
-		return;
 	if (nread < 0) {
 		up->broken = true;
 		if (c->rq == RQ_TUNNEL) {
@@ -873,7 +938,7 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->rq == RQ_TUNNEL) {
 		c->bytes_out += (size_t)nread;
 		if (stream_send((uv_stream_t *)&c->down, buf->base, (size_t)nread, NULL, 0,
-				on_down_write, c))
+				on_down_write, c, &c->last_wreq))
 			conn_close(c);
 		else
 			up_update_reading(up);
@@ -890,7 +955,8 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		if (stream_send((uv_stream_t *)&c->down, buf->base + off, (size_t)n, NULL, 0,
-				on_down_write, c)) {
+				on_down_write, c, &c->last_wreq)) {
+			sp_log(SP_LOG_DEBUG, "conn %p: relaying the response failed", (void *)c);
 			conn_close(c);
 			return;
 		}
@@ -906,7 +972,8 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			if (off < (size_t)nread) {
 				c->bytes_out += (size_t)nread - off;
 				if (stream_send((uv_stream_t *)&c->down, buf->base + off,
-						(size_t)nread - off, NULL, 0, on_down_write, c)) {
+						(size_t)nread - off, NULL, 0, on_down_write, c,
+						&c->last_wreq)) {
 					conn_close(c);
 					return;
 				}
@@ -915,6 +982,7 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		c->resp_done = true;
+		conn_response_end(c);
 		if (off < (size_t)nread)
 			up->broken = true; /* bytes after the response: never reuse */
 		if (!c->req_done) {
@@ -990,33 +1058,24 @@ static void conn_on_head(struct sp_conn *c)
 	}
 	q.host = h->host;
 	q.host_len = h->host_len;
+	/* CONNECT and Upgrade open a tunnel only when an ALLOW rule lists the
+	 * CONNECT method explicitly (a rule without methods does not count):
+	 * the policy engine's explicit_method_only. A CONNECT request needs one
+	 * lookup; an Upgrade request must be allowed as itself and, in one more
+	 * lookup, as an explicit CONNECT. */
+	q.explicit_method_only = h->is_connect;
 	err = shunt_policy_l7_verdict(pol, &q, &v);
+	if (!err && v.action == SHUNT_ALLOW && h->upgrade && !h->is_connect) {
+		q.method = "CONNECT";
+		q.method_len = 7;
+		q.explicit_method_only = true;
+		err = shunt_policy_l7_verdict(pol, &q, &v);
+	}
 	free(lower);
 	lower = NULL;
 	if (err) {
 		v.action = SHUNT_DENY;
 		v.policy = "default-deny";
-	}
-	/* CONNECT / Upgrade open a tunnel only when a policy allows the
-	 * CONNECT method explicitly: an ALLOW rule matches with method CONNECT
-	 * but not with a method no rule can list */
-	if (v.action == SHUNT_ALLOW && h->upgrade) {
-		struct shunt_l7_query q2 = q;
-		struct shunt_verdict v2 = {0}, v3 = {0};
-		bool ok;
-
-		q2.method = "CONNECT";
-		q2.method_len = 7;
-		ok = shunt_policy_l7_verdict(pol, &q2, &v2) == 0 && v2.action == SHUNT_ALLOW &&
-		     v2.policy;
-		q2.method = "SHUNT-UNLISTED-METHOD";
-		q2.method_len = strlen(q2.method);
-		if (ok && shunt_policy_l7_verdict(pol, &q2, &v3) == 0 && v3.action == SHUNT_ALLOW)
-			ok = false;
-		if (!ok) {
-			v.action = SHUNT_DENY;
-			v.policy = "default-deny";
-		}
 	}
 	if (v.policy) {
 		copy_str(c->policy, sizeof(c->policy), v.policy);
@@ -1041,6 +1100,7 @@ static void conn_on_head(struct sp_conn *c)
 			n = (size_t)(strstr(buf, "\r\n\r\n") + 4 - buf);
 		conn_send_local(c, buf, n);
 		c->resp_done = true;
+		conn_response_end(c);
 		if (close) {
 			c->close_after = true;
 			conn_log_request(c);
@@ -1074,11 +1134,15 @@ static void conn_process(struct sp_conn *c)
 			break;
 		/* a client that does not read its answers gets no new ones
 		 * (denied requests are answered locally, without bound) */
-		if (c->rq == RQ_HEAD && uv_stream_get_write_queue_size((uv_stream_t *)&c->down) >
-						c->lim.max_buffer_bytes) {
-			if (!c->down_blocked)
+		if (c->rq == RQ_HEAD && (uv_stream_get_write_queue_size((uv_stream_t *)&c->down) >
+						 c->lim.max_buffer_bytes ||
+					 conn_pipeline_full(c))) {
+			if (!c->down_blocked) {
 				sp_log(SP_LOG_DEBUG, "conn %p: client not reading, answers held",
 				       (void *)c);
+				if (conn_pipeline_full(c))
+					STAT_ADD(c->w, pipeline_held, 1);
+			}
 			c->down_blocked = true;
 			/* we stopped reading: the head timer must not run
 			 * against the client; the idle timeout bounds a client
@@ -1128,9 +1192,11 @@ static void conn_process(struct sp_conn *c)
 			}
 			break;
 		case SP_EV_CHUNK_END:
+			/* the last chunk's end carries the trailer fields */
 			if (c->forward) {
-				c->bytes_in += 2;
-				if (up_queue(c, "\r\n", 2))
+				c->bytes_in += ev.len + 2;
+				if ((ev.len && up_queue(c, ev.data, ev.len)) ||
+				    up_queue(c, "\r\n", 2))
 					return;
 			}
 			break;
@@ -1150,18 +1216,28 @@ static void conn_process(struct sp_conn *c)
 		}
 	}
 out:
-	if (c->state != SP_CONN_OPEN || c->shutting)
+	if (c->state != SP_CONN_OPEN || c->shutting) {
+		obuf_drop(c);
 		return;
+	}
 	if (up_flush(c))
 		return;
-	/* compact the input buffer */
+	/* compact the input buffer; an idle connection keeps none */
 	if (c->in_off == c->in_len) {
 		c->in_off = c->in_len = 0;
-	} else if (c->in_off > c->in_cap / 2) {
+		if (c->in_cap) {
+			free(c->in);
+			c->in = NULL;
+			c->in_cap = 0;
+		}
+	} else if (c->in_cap && c->in_off > c->in_cap / 2) {
 		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
 		c->in_len -= c->in_off;
 		c->in_off = 0;
 	}
+	/* between requests: a head that needed a bigger buffer gives it back */
+	if (c->rq == RQ_HEAD && c->in_len == 0)
+		sp_reqp_trim(&c->reqp);
 }
 
 static void on_down_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -1196,6 +1272,28 @@ static int conn_buffer(struct sp_conn *c, const char *data, size_t len)
 	return 0;
 }
 
+/* Nothing buffered (the common case): parse straight from the worker's read
+ * buffer and keep only what is left unparsed (pipelined requests behind one
+ * that waits for its response) in an own buffer. */
+static int conn_process_read(struct sp_conn *c, char *data, size_t len)
+{
+	size_t off, left;
+
+	free(c->in);
+	c->in = data;
+	c->in_cap = 0;
+	c->in_off = 0;
+	c->in_len = len;
+	conn_process(c);
+	off = c->in_off;
+	left = c->in_len - c->in_off;
+	c->in = NULL;
+	c->in_off = c->in_len = 0;
+	if (!left || c->state != SP_CONN_OPEN)
+		return 0;
+	return conn_buffer(c, data + off, left);
+}
+
 static void on_down_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct sp_conn *c = s->data;
@@ -1205,6 +1303,8 @@ static void on_down_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	if (nread < 0) {
+		sp_log(SP_LOG_DEBUG, "conn %p: client read: %s (state %d, %zu bytes unparsed)",
+		       (void *)c, uv_strerror((int)nread), c->rq, c->in_len - c->in_off);
 		c->down_eof = true;
 		if (c->rq == RQ_WAIT_RESP && c->in_len == c->in_off) {
 			/* half-close after a complete request: still answer it */
@@ -1227,11 +1327,17 @@ static void on_down_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		c->req_start = uv_hrtime();
 		conn_timer(c, T_HEADER);
 	}
-	if (conn_buffer(c, buf->base, (size_t)nread)) {
+	if (c->in_len > c->in_off) {
+		/* bytes left over from earlier reads: append */
+		if (conn_buffer(c, buf->base, (size_t)nread)) {
+			conn_close(c);
+			return;
+		}
+		conn_process(c);
+	} else if (conn_process_read(c, buf->base, (size_t)nread)) {
 		conn_close(c);
 		return;
 	}
-	conn_process(c);
 	if (c->state == SP_CONN_OPEN)
 		conn_update_down_reading(c);
 }
@@ -1239,9 +1345,18 @@ static void on_down_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_conn_timer(uv_timer_t *t)
 {
 	struct sp_conn *c = t->data;
+	uint64_t now;
 
-	if (c->state != SP_CONN_OPEN)
+	c->armed_at = 0;
+	if (c->state != SP_CONN_OPEN || !c->deadline)
 		return;
+	now = uv_now(&c->w->loop);
+	if (now < c->deadline) { /* the deadline moved since the timer was armed */
+		uv_timer_start(&c->timer, on_conn_timer, c->deadline - now, 0);
+		c->armed_at = c->deadline;
+		return;
+	}
+	c->deadline = 0;
 	switch (c->timer_kind) {
 	case T_HEADER:
 		if (c->rq == RQ_HEAD && c->reqp.in_head)
@@ -1257,6 +1372,7 @@ static void on_conn_timer(uv_timer_t *t)
 		break;
 	case T_IDLE:
 	case T_NONE:
+		sp_log(SP_LOG_DEBUG, "conn %p: idle timeout (state %d)", (void *)c, c->rq);
 		conn_close(c);
 		break;
 	}
@@ -1303,9 +1419,9 @@ static int original_dst(uv_tcp_t *t, struct sockaddr_storage *out)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-	struct sp_worker *w = server->data;
-	size_t li = (size_t)((uv_tcp_t *)server - w->listeners);
-	const struct sp_listener_def *ld = &w->srv->ldefs[li];
+	struct sp_listener *l = server->data;
+	struct sp_worker *w = l->w;
+	const struct sp_listener_def *ld = &l->def;
 	struct sp_conn *c;
 	struct sp_limits lim;
 	int len, err;
@@ -1391,11 +1507,99 @@ cleanup:
 	return err;
 }
 
+static void on_listener_close(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Open one listening socket of w for def. Returns 0 or a negative errno. */
+static int listener_open(struct sp_worker *w, const struct sp_listener_def *def,
+			 struct sp_listener **out)
+{
+	struct sp_listener *l;
+	int fd = -1, err;
+
+	err = listen_socket(def, &fd);
+	if (err)
+		return err;
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		return -ENOMEM;
+	}
+	l->w = w;
+	l->def = *def;
+	uv_tcp_init(&w->loop, &l->tcp);
+	l->tcp.data = l;
+	err = uv_tcp_open(&l->tcp, fd);
+	if (err)
+		close(fd); /* not owned by the handle */
+	else
+		err = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+	if (err) {
+		uv_close((uv_handle_t *)&l->tcp, on_listener_close);
+		return -EINVAL;
+	}
+	*out = l;
+	return 0;
+}
+
+/* Build w's listening sockets for defs[0..n): an address w already listens
+ * on keeps its socket (its name and upstream are updated), new addresses are
+ * bound first, then the sockets of addresses that are gone are closed. On a
+ * failure the current set stays untouched. Returns 0 or a negative errno. */
+static int worker_apply_listeners(struct sp_worker *w, const struct sp_listener_def *defs, size_t n)
+{
+	struct sp_listener **nl = calloc(n ? n : 1, sizeof(*nl));
+	size_t i, k;
+	int err = 0;
+
+	if (!nl)
+		return -ENOMEM;
+	for (k = 0; k < w->n_listeners; k++)
+		w->listeners[k]->keep = false;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < w->n_listeners; k++) {
+			struct sp_listener *l = w->listeners[k];
+
+			if (!l->keep && l->def.addr_len == defs[i].addr_len &&
+			    memcmp(&l->def.addr, &defs[i].addr, defs[i].addr_len) == 0) {
+				l->keep = true;
+				nl[i] = l;
+				break;
+			}
+		}
+		if (nl[i])
+			continue;
+		err = listener_open(w, &defs[i], &nl[i]);
+		if (err) {
+			sp_log(SP_LOG_ERROR, "worker %d: failed to listen on %s: %s", w->id,
+			       defs[i].name, strerror(-err));
+			goto cleanup;
+		}
+	}
+	/* every socket is ready: switch */
+	for (i = 0; i < n; i++)
+		nl[i]->def = defs[i];
+	for (k = 0; k < w->n_listeners; k++)
+		if (!w->listeners[k]->keep)
+			uv_close((uv_handle_t *)&w->listeners[k]->tcp, on_listener_close);
+	free(w->listeners);
+	w->listeners = nl;
+	w->n_listeners = n;
+	return 0;
+cleanup:
+	/* close what was opened for this set, keep the running one */
+	for (i = 0; i < n; i++)
+		if (nl[i] && !nl[i]->keep)
+			uv_close((uv_handle_t *)&nl[i]->tcp, on_listener_close);
+	free(nl);
+	return err;
+}
+
 int sp_worker_listen(struct sp_worker *w)
 {
 	struct sp_server *srv = w->srv;
-	size_t i;
-	int err;
 
 	list_init(&w->conns);
 	list_init(&w->idle_upstreams);
@@ -1403,35 +1607,36 @@ int sp_worker_listen(struct sp_worker *w)
 	w->pool_timer.data = w;
 	uv_timer_start(&w->pool_timer, on_pool_timer, 1000, 1000);
 	uv_unref((uv_handle_t *)&w->pool_timer); /* never keeps the loop alive */
-	w->listeners = calloc(srv->n_ldefs, sizeof(*w->listeners));
-	if (!w->listeners)
-		return -ENOMEM;
-	for (i = 0; i < srv->n_ldefs; i++) {
-		int fd = -1;
-
-		err = listen_socket(&srv->ldefs[i], &fd);
-		if (err) {
-			sp_log(SP_LOG_ERROR, "failed to listen on %s: %s", srv->ldefs[i].name,
-			       strerror(-err));
-			return err;
-		}
-		uv_tcp_init(&w->loop, &w->listeners[i]);
-		w->listeners[i].data = w;
-		w->n_listeners++;
-		err = uv_tcp_open(&w->listeners[i], fd);
-		if (!err)
-			err = uv_listen((uv_stream_t *)&w->listeners[i], 1024, on_connection);
-		if (err) {
-			sp_log(SP_LOG_ERROR, "failed to listen on %s: %s", srv->ldefs[i].name,
-			       uv_strerror(err));
-			return -EINVAL;
-		}
-	}
-	return 0;
+	w->ldefs_seq = atomic_load(&srv->ldefs_seq);
+	return worker_apply_listeners(w, srv->ldefs, srv->n_ldefs);
 }
 
-static void on_listener_close(uv_handle_t *h)
+/* After a reload changed the listener set (validated by the control thread:
+ * every new address was bindable), apply it to this worker. */
+void sp_worker_refresh_listeners(struct sp_worker *w)
 {
+	struct sp_server *srv = w->srv;
+	struct sp_listener_def *defs;
+	unsigned seq = atomic_load(&srv->ldefs_seq);
+	size_t n;
+
+	if (seq == w->ldefs_seq || w->draining)
+		return;
+	pthread_mutex_lock(&srv->gen_lock);
+	seq = atomic_load(&srv->ldefs_seq);
+	n = srv->n_ldefs;
+	defs = malloc((n ? n : 1) * sizeof(*defs));
+	if (defs)
+		memcpy(defs, srv->ldefs, n * sizeof(*defs));
+	pthread_mutex_unlock(&srv->gen_lock);
+	if (!defs) {
+		sp_log(SP_LOG_ERROR, "worker %d: listener update: out of memory", w->id);
+		return;
+	}
+	w->ldefs_seq = seq;
+	if (worker_apply_listeners(w, defs, n) == 0)
+		sp_log(SP_LOG_INFO, "worker %d: %zu listener(s) after reload", w->id, n);
+	free(defs);
 }
 
 static void on_drain_timer(uv_timer_t *t)
@@ -1460,7 +1665,8 @@ void sp_worker_start_drain(struct sp_worker *w)
 		nconn++;
 	/* closes the listening sockets right away (uv__stream_close) */
 	for (i = 0; i < w->n_listeners; i++)
-		uv_close((uv_handle_t *)&w->listeners[i], on_listener_close);
+		uv_close((uv_handle_t *)&w->listeners[i]->tcp, on_listener_close);
+	w->n_listeners = 0;
 	sp_log(SP_LOG_INFO, "worker %d: draining (%zu connections)", w->id, nconn);
 	while (w->idle_upstreams.next != &w->idle_upstreams)
 		up_close(container_of(w->idle_upstreams.next, struct sp_upstream, link));

@@ -53,7 +53,7 @@ static int on_header_field_complete(llhttp_t *l)
 	struct sp_reqp *p = reqp_of(l);
 
 	p->nheaders++;
-	if (!p->in_body && p->nheaders > p->lim.max_headers) {
+	if ((!p->in_body || p->in_trailers) && p->nheaders > p->lim.max_headers) {
 		llhttp_set_error_reason(l, "too many headers");
 		return HPE_USER;
 	}
@@ -118,9 +118,9 @@ int sp_reqp_init(struct sp_reqp *p, const struct sp_limits *lim, sp_normalize_fn
 	p->lim = *lim;
 	p->normalize = fn;
 	p->normalize_ctx = ctx;
-	p->head_cap = 1024;
+	p->head_cap = SP_REQP_HEAD_INIT;
 	p->head = malloc(p->head_cap);
-	p->path_cap = 256;
+	p->path_cap = SP_REQP_PATH_INIT;
 	p->path_buf = malloc(p->path_cap);
 	if (!p->head || !p->path_buf) {
 		sp_reqp_free(p);
@@ -139,6 +139,35 @@ void sp_reqp_free(struct sp_reqp *p)
 	p->head = NULL;
 	p->path_buf = NULL;
 	p->h.fwd = NULL;
+}
+
+/* Shrink what one large head grew back to the initial sizes (a realloc that
+ * fails leaves the bigger buffer, which is still valid). */
+static void shrink(char **buf, size_t *cap, size_t want)
+{
+	char *n;
+
+	if (*cap <= want)
+		return;
+	n = realloc(*buf, want);
+	if (n) {
+		*buf = n;
+		*cap = want;
+	}
+}
+
+void sp_reqp_trim(struct sp_reqp *p)
+{
+	if (p->in_head || p->in_body || p->in_trailers || p->head_len)
+		return;
+	shrink(&p->head, &p->head_cap, SP_REQP_HEAD_INIT);
+	shrink(&p->path_buf, &p->path_cap, SP_REQP_PATH_INIT);
+	if (p->fwd_cap > SP_REQP_HEAD_INIT) {
+		free(p->h.fwd);
+		p->h.fwd = NULL;
+		p->h.fwd_len = 0;
+		p->fwd_cap = 0;
+	}
 }
 
 bool sp_reqp_idle(const struct sp_reqp *p)
@@ -176,20 +205,32 @@ static int head_append(struct sp_reqp *p, const char *data, size_t len)
 	return 0;
 }
 
-/* RFC 9110 tchar */
-static bool is_tchar(unsigned char c)
+/* RFC 9110 tchar (a table: this runs for every byte of every header name) */
+static const bool tchar_tab[256] = {
+	['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true, ['!'] = true,
+	['#'] = true,	      ['$'] = true,	    ['%'] = true,	  ['&'] = true,
+	['\''] = true,	      ['*'] = true,	    ['+'] = true,	  ['-'] = true,
+	['.'] = true,	      ['^'] = true,	    ['_'] = true,	  ['`'] = true,
+	['|'] = true,	      ['~'] = true,
+};
+
+static inline bool is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return tchar_tab[c];
 }
 
-static bool ieq(const char *a, size_t alen, const char *lit)
-{
-	size_t n = strlen(lit);
+/* bytes a request head may hold only in CRLF pairs (CR, LF) or never (the
+ * other controls but HT, DEL) */
+static const bool ctl_tab[256] = {
+	[0 ... 8] = true,
+	[10 ... 31] = true,
+	[127] = true,
+};
 
-	return alen == n && strncasecmp(a, lit, n) == 0;
-}
+/* case-insensitive comparison with a string literal (length known at
+ * compile time, so most header names are rejected by their length) */
+#define ieq(a, alen, lit) \
+	((alen) == sizeof(lit) - 1 && strncasecmp((a), (lit), sizeof(lit) - 1) == 0)
 
 /* Does the comma-separated list v contain token tok (case-insensitive)? */
 static bool list_has(const char *v, size_t len, const char *tok)
@@ -207,7 +248,7 @@ static bool list_has(const char *v, size_t len, const char *tok)
 		e = i;
 		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
 			e--;
-		if (e > s && ieq(v + s, e - s, tok))
+		if (e > s && e - s == strlen(tok) && strncasecmp(v + s, tok, e - s) == 0)
 			return true;
 	}
 	return false;
@@ -261,22 +302,27 @@ int sp_head_check(const char *head, size_t len, const struct sp_limits *lim, str
 		*why = "request header too large";
 		return 431;
 	}
-	/* bytes: no NUL, every CR followed by LF, every LF preceded by CR */
+	/* bytes: no NUL or other control byte but HT, every CR followed by LF,
+	 * every LF preceded by CR (one table lookup per ordinary byte) */
 	for (i = 0; i < len; i++) {
 		unsigned char c = head[i];
 
-		if (c == 0) {
-			*why = "NUL in request head";
-			return 400;
+		if (!ctl_tab[c])
+			continue;
+		if (c == '\r') {
+			if (i + 1 >= len || head[i + 1] != '\n') {
+				*why = "bare CR in request head";
+				return 400;
+			}
+			i++; /* its LF */
+			continue;
 		}
-		if (c == '\r' && (i + 1 >= len || head[i + 1] != '\n')) {
-			*why = "bare CR in request head";
-			return 400;
-		}
-		if (c == '\n' && (i == 0 || head[i - 1] != '\r')) {
+		if (c == '\n') {
 			*why = "bare LF in request head";
 			return 400;
 		}
+		*why = c ? "control byte in request head" : "NUL in request head";
+		return 400;
 	}
 	if (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
 		*why = "request head not terminated by CRLFCRLF";
@@ -284,9 +330,7 @@ int sp_head_check(const char *head, size_t len, const struct sp_limits *lim, str
 	}
 
 	/* request line: method SP target SP HTTP/1.x CRLF */
-	le = 0;
-	while (le < len && head[le] != '\r')
-		le++;
+	le = (size_t)((const char *)memchr(head, '\r', len) - head); /* CRLFCRLF ends it */
 	i = 0;
 	while (i < le && is_tchar((unsigned char)head[i]))
 		i++;
@@ -328,9 +372,7 @@ int sp_head_check(const char *head, size_t len, const struct sp_limits *lim, str
 	while (ls < len) {
 		size_t colon, vs, ve;
 
-		le = ls;
-		while (head[le] != '\r')
-			le++;
+		le = (size_t)((const char *)memchr(head + ls, '\r', len - ls) - head);
 		if (le == ls)
 			break; /* the empty line */
 		if (head[ls] == ' ' || head[ls] == '\t') {
@@ -364,14 +406,7 @@ int sp_head_check(const char *head, size_t len, const struct sp_limits *lim, str
 		ve = le;
 		while (ve > vs && (head[ve - 1] == ' ' || head[ve - 1] == '\t'))
 			ve--;
-		for (size_t k = vs; k < ve; k++) {
-			unsigned char c = head[k];
-
-			if ((c < 0x20 && c != '\t') || c == 0x7f) {
-				*why = "control byte in header value";
-				return 400;
-			}
-		}
+		/* control bytes in the value were rejected above */
 		const char *name = head + ls, *val = head + vs;
 		size_t nlen = colon - ls, vlen = ve - vs;
 
@@ -447,6 +482,73 @@ int sp_head_check(const char *head, size_t len, const struct sp_limits *lim, str
 	return 0;
 }
 
+int sp_trailer_check(const char *t, size_t len, const struct sp_limits *lim, const char **why)
+{
+	size_t ls = 0, n = 0;
+
+	if (len < 2 || t[len - 2] != '\r' || t[len - 1] != '\n') {
+		*why = "trailer section not terminated by CRLF";
+		return 400;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)t[i];
+
+		if (c == '\r' && (i + 1 >= len || t[i + 1] != '\n')) {
+			*why = "bare CR in trailers";
+			return 400;
+		}
+		if (c == '\n' && (i == 0 || t[i - 1] != '\r')) {
+			*why = "bare LF in trailers";
+			return 400;
+		}
+		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f) {
+			*why = "control byte in trailers";
+			return 400;
+		}
+	}
+	while (ls < len) {
+		size_t le = ls, colon;
+
+		while (t[le] != '\r')
+			le++;
+		if (le == ls) {
+			if (le + 2 != len) {
+				*why = "bytes after the end of the trailer section";
+				return 400;
+			}
+			break;
+		}
+		if (t[ls] == ' ' || t[ls] == '\t') {
+			*why = "obs-fold in trailers";
+			return 400;
+		}
+		if (++n > lim->max_headers) {
+			*why = "too many trailers";
+			return 431;
+		}
+		colon = ls;
+		while (colon < le && is_tchar((unsigned char)t[colon]))
+			colon++;
+		if (colon == ls || colon == le || t[colon] != ':') {
+			*why = "invalid trailer name";
+			return 400;
+		}
+		/* framing and routing are decided by the head: never in trailers */
+		if (ieq(t + ls, colon - ls, "content-length") ||
+		    ieq(t + ls, colon - ls, "transfer-encoding") ||
+		    ieq(t + ls, colon - ls, "host")) {
+			*why = "framing or routing field in trailers";
+			return 400;
+		}
+		ls = le + 2;
+	}
+	if (ls != len - 2) {
+		*why = "trailer section not terminated by an empty line";
+		return 400;
+	}
+	return 0;
+}
+
 /* Build h->fwd: "<method> <normalized path>[?query] HTTP/1.x\r\n" + header lines. */
 static int build_fwd(struct sp_reqp *p, const char *head, size_t len)
 {
@@ -500,6 +602,14 @@ static int finish_head(struct sp_reqp *p, const char **why)
 	st = sp_head_check(head, len, &p->lim, h, why);
 	if (st)
 		return st;
+	/* Fail closed when llhttp frames the message differently from our own
+	 * checks: llhttp reports some framing errors only after the head (e.g.
+	 * "chunked<HTAB>" is not chunked to llhttp 8.1), and a head it will
+	 * reject must not be judged, let alone forwarded. */
+	if (((p->parser.flags & F_TRANSFER_ENCODING) != 0) != h->chunked ||
+	    ((p->parser.flags & F_CHUNKED) != 0) != h->chunked ||
+	    (!h->chunked && p->parser.content_length != h->content_length))
+		return (*why = "Transfer-Encoding other than a final chunked", 400);
 	h->query = NULL;
 	h->query_len = 0;
 	if (h->is_connect) {
@@ -553,6 +663,11 @@ size_t sp_reqp_step(struct sp_reqp *p, const char *data, size_t len, struct sp_e
 			p->in_body = false;
 		ev->type = p->deferred;
 		ev->chunk_size = p->deferred_chunk;
+		if (p->deferred == SP_EV_CHUNK_HEAD && p->deferred_chunk == 0) {
+			p->in_trailers = true;
+			p->nheaders = 0;
+			p->head_len = 0;
+		}
 		p->deferred = 0;
 		return 0;
 	}
@@ -570,7 +685,7 @@ size_t sp_reqp_step(struct sp_reqp *p, const char *data, size_t len, struct sp_e
 		 * the caller tunnels it or closes */
 		ev->type = SP_EV_NEED_MORE;
 		return 0;
-	} else if (!p->in_body && p->nheaders > p->lim.max_headers) {
+	} else if ((!p->in_body || p->in_trailers) && p->nheaders > p->lim.max_headers) {
 		return fail(p, ev, 431, "too many headers");
 	} else {
 		const char *epos = llhttp_get_error_pos(&p->parser);
@@ -579,7 +694,7 @@ size_t sp_reqp_step(struct sp_reqp *p, const char *data, size_t len, struct sp_e
 
 		/* judged at the error position, so that segmentation never
 		 * changes the answer */
-		if (!p->in_body && p->head_len + upto > p->lim.max_header_bytes)
+		if ((!p->in_body || p->in_trailers) && p->head_len + upto > p->lim.max_header_bytes)
 			return fail(p, ev, 431, "request header too large");
 		return fail(p, ev, 400, llhttp_get_error_reason(&p->parser));
 	}
@@ -607,6 +722,31 @@ size_t sp_reqp_step(struct sp_reqp *p, const char *data, size_t len, struct sp_e
 		return used;
 	}
 
+	/* trailer section of a chunked body: collected raw (in the head
+	 * buffer, unused during a body), checked as a whole, and reported
+	 * with the end of the last chunk */
+	if (p->in_trailers) {
+		if (p->head_len + used > p->lim.max_header_bytes)
+			return fail(p, ev, 431, "request trailers too large");
+		if (head_append(p, data, used))
+			return fail(p, ev, 400, "out of memory");
+		if (p->pending != SP_EV_CHUNK_END) {
+			ev->type = SP_EV_NEED_MORE;
+			return used;
+		}
+		const char *why = NULL;
+		int st = sp_trailer_check(p->head, p->head_len, &p->lim, &why);
+
+		p->in_trailers = false;
+		if (st)
+			return fail(p, ev, st, why);
+		ev->type = SP_EV_CHUNK_END;
+		ev->data = p->head;
+		ev->len = p->head_len - 2; /* without the final empty line */
+		p->head_len = 0;
+		return used;
+	}
+
 	/* body phase: at most one data span, then at most one boundary */
 	if (p->body_ptr) {
 		ev->type = SP_EV_BODY;
@@ -623,6 +763,12 @@ size_t sp_reqp_step(struct sp_reqp *p, const char *data, size_t len, struct sp_e
 	case SP_EV_CHUNK_HEAD:
 		ev->type = SP_EV_CHUNK_HEAD;
 		ev->chunk_size = p->pending_chunk;
+		if (p->pending_chunk == 0) {
+			/* the last chunk: its trailer section follows */
+			p->in_trailers = true;
+			p->nheaders = 0;
+			p->head_len = 0;
+		}
 		return used;
 	case SP_EV_MSG_END:
 		p->in_body = false;

@@ -16,9 +16,12 @@
  *   SP_EV_ERROR      malformed (400) or too large (431): answer and close
  *
  * Chunked bodies are re-framed, never relayed raw: the upstream only ever sees
- * "<hex>\r\n<data>\r\n" ... "0\r\n\r\n" produced from what llhttp parsed, so a
- * framing ambiguity in the input can never reach it. Chunk extensions and
- * trailers are dropped.
+ * "<hex>\r\n<data>\r\n" ... "0\r\n<trailers>\r\n" produced from what llhttp
+ * parsed, so a framing ambiguity in the input can never reach it. Chunk
+ * extensions are dropped; trailer fields are checked like header lines
+ * (sp_trailer_check) and forwarded verbatim: the SP_EV_CHUNK_END of the last
+ * chunk carries them in ev->data/len (each line with its CRLF, without the
+ * final empty line; len 0 when there are none).
  *
  * After SP_EV_HEAD the parser only continues with the body once the caller
  * decided what to do with the head (the verdict); body bytes of a denied
@@ -42,7 +45,7 @@ enum sp_event_type {
 	SP_EV_HEAD,
 	SP_EV_CHUNK_HEAD, /* ev->chunk_size: write "<hex>\r\n" (or "0\r\n" last) */
 	SP_EV_BODY,	  /* ev->data/len: body bytes (de-chunked when chunked) */
-	SP_EV_CHUNK_END,  /* write "\r\n" */
+	SP_EV_CHUNK_END,  /* write ev->data/len (trailers, last chunk only), then "\r\n" */
 	SP_EV_MSG_END,	  /* request complete */
 	SP_EV_ERROR,	  /* ev->status 400 or 431, ev->why */
 };
@@ -103,6 +106,7 @@ struct sp_reqp {
 	size_t nheaders;
 	bool in_head;
 	bool in_body;
+	bool in_trailers; /* after the last chunk: collecting the trailer section */
 
 	struct sp_head h;
 	char *path_buf;
@@ -131,6 +135,14 @@ void sp_reqp_free(struct sp_reqp *p);
  * sticky. */
 size_t sp_reqp_step(struct sp_reqp *p, const char *data, size_t len, struct sp_event *ev);
 
+/* Between requests (no head, body or trailers in progress): give back
+ * buffers a large head grew (head, path, forwarded head) so that an idle
+ * keep-alive connection keeps only the initial ones. The head of the last
+ * request (p->h) must not be used afterwards. */
+#define SP_REQP_HEAD_INIT 1024
+#define SP_REQP_PATH_INIT 256
+void sp_reqp_trim(struct sp_reqp *p);
+
 /* True while no byte of the next request head has been consumed. */
 bool sp_reqp_idle(const struct sp_reqp *p);
 
@@ -139,5 +151,11 @@ bool sp_reqp_idle(const struct sp_reqp *p);
  * Returns 0, or the HTTP status to answer (400/431) with *why set. */
 int sp_head_check(const char *head, size_t len, const struct sp_limits *lim, struct sp_head *h,
 		  const char **why);
+
+/* Validate a trailer section (field lines, each ending in CRLF, then the
+ * empty line): same syntax rules as header lines, at most max_headers
+ * fields, and no Content-Length, Transfer-Encoding or Host. Exposed for unit
+ * tests. Returns 0, or the HTTP status to answer (400/431) with *why set. */
+int sp_trailer_check(const char *t, size_t len, const struct sp_limits *lim, const char **why);
 
 #endif

@@ -2,11 +2,16 @@
 /*
  * shunt-proxy: L7 policy proxy.
  *
- *   shunt-proxy --config FILE [--workers N] [--log-level L] [--check]
+ *   shunt-proxy --config FILE [--workers N] [--log-level L] [--user USER[:GROUP]] [--check]
+ *
+ * Started as root, it binds every listener (and the admin listener) and opens
+ * the access log, then becomes USER (default 1337:1337) with no capability
+ * left (privs.h). SIGHUP re-reads the config as that user.
  *
  * Exit codes: 0 after a graceful drain, 1 on a runtime error (cannot listen),
  * 2 on a bad config (diagnostics on stderr).
  */
+#include "privs.h"
 #include "server.h"
 
 #include <errno.h>
@@ -17,6 +22,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void on_signal(uv_signal_t *s, int signum);
@@ -28,15 +34,32 @@ struct sp_ctl {
 	bool has_admin;
 };
 
+/* The access log belongs to the run user (owner and group), so that it can
+ * write it and reopen it after the privilege drop. */
+static int access_log_chown(int fd, uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (st.st_uid == uid && st.st_gid == gid)
+		return 0;
+	return fchown(fd, uid, gid) ? -errno : 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shunt-proxy --config FILE [--workers N] [--log-level error|warn|info|debug]"
-		" [--check]\n"
+		" [--user USER[:GROUP]] [--check]\n"
 		"  --config FILE   shunt config (JSON); proxy listeners, limits, policies\n"
 		"  --workers N     event loops (threads) sharing the listeners with SO_REUSEPORT\n"
 		"                  (default: proxy.workers of the config, 1)\n"
 		"  --log-level L   diagnostics on stderr (default info)\n"
+		"  --user U[:G]    started as root: bind, then run as this user (names or\n"
+		"                  numbers; default 1337:1337; 'root' keeps root, with a "
+		"warning);\n"
+		"                  not root: only the current user is accepted\n"
 		"  --check         validate the config, print nothing on success, exit\n"
 		"signals: SIGHUP reloads the config (a bad one keeps the running one),\n"
 		"         SIGTERM/SIGINT drain gracefully and exit 0\n");
@@ -90,6 +113,7 @@ int main(int argc, char **argv)
 		{"workers", required_argument, NULL, 'w'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"check", no_argument, NULL, 'k'},
+		{"user", required_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -97,13 +121,18 @@ int main(int argc, char **argv)
 	struct shunt_diags d = {0};
 	struct sp_ctl ctl = {.srv = &srv};
 	struct sp_gen *g = NULL;
-	const char *config = NULL;
+	const char *config = NULL, *user = NULL;
+	struct sp_user_spec uspec;
+	char perr[256];
+	uid_t uid = SP_DEFAULT_UID;
+	gid_t gid = SP_DEFAULT_GID;
+	bool root = geteuid() == 0, drop;
 	long workers = 0;
 	bool check = false;
 	uv_loop_t *loop;
 	int opt, err, ret = 1;
 
-	while ((opt = getopt_long(argc, argv, "c:w:l:kh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:w:l:ku:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -130,6 +159,9 @@ int main(int argc, char **argv)
 		case 'k':
 			check = true;
 			break;
+		case 'u':
+			user = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -142,6 +174,28 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (user) {
+		if (sp_user_spec_parse(user, &uspec, perr, sizeof(perr)) ||
+		    sp_user_resolve(&uspec, &sp_user_lookup_system, &uid, &gid, perr,
+				    sizeof(perr))) {
+			fprintf(stderr, "shunt-proxy: --user %s: %s\n", user, perr);
+			return 2;
+		}
+	}
+	if (!root) {
+		/* without root there is nobody else to become */
+		if (user && (uid != getuid() || uid != geteuid() ||
+			     (uspec.has_group && (gid != getgid() || gid != getegid())))) {
+			fprintf(stderr,
+				"shunt-proxy: --user %s: not running as root (uid %u), cannot "
+				"switch user\n",
+				user, (unsigned)geteuid());
+			return 2;
+		}
+		uid = geteuid();
+		gid = getegid();
+	}
+	drop = !(root && uid == 0);
 
 	err = sp_gen_load(config, &g, &d);
 	if (err) {
@@ -165,6 +219,13 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	if (!drop) {
+		sp_log(SP_LOG_WARN, "--user %s: running as root (no privilege drop)", user);
+	} else if (sp_privs_prepare(root, perr, sizeof(perr))) {
+		/* before any thread exists: inherited by the workers */
+		sp_log(SP_LOG_ERROR, "privilege drop: %s", perr);
+		goto cleanup;
+	}
 	srv.config_path = (char *)config;
 	pthread_mutex_init(&srv.gen_lock, NULL);
 	srv.n_workers =
@@ -181,6 +242,17 @@ int main(int argc, char **argv)
 			       g->cfg->proxy.access_log, strerror(errno));
 			goto cleanup;
 		}
+		/* opened as root, written and reopened (SIGHUP after logrotate) by
+		 * the run user: give it the file, as nginx does with its logs; a
+		 * rotated-away file is re-created by that user, so the directory
+		 * must be writable by it */
+		err = drop && root ? access_log_chown(srv.access_log_fd, uid, gid) : 0;
+		if (err)
+			sp_log(SP_LOG_WARN,
+			       "access log %s: cannot hand it to uid %u gid %u: %s (a reopen after "
+			       "logrotate may fail)",
+			       g->cfg->proxy.access_log, (unsigned)uid, (unsigned)gid,
+			       strerror(-err));
 	}
 	loop = uv_default_loop();
 	srv.ctl_loop = loop;
@@ -214,13 +286,34 @@ int main(int argc, char **argv)
 	uv_signal_start(&ctl.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&ctl.sigint, on_signal, SIGINT);
 
-	err = sp_server_start_workers(&srv);
+	err = sp_server_bind_workers(&srv);
+	if (err) {
+		sp_log(SP_LOG_ERROR, "failed to start workers: %s", strerror(-err));
+		goto cleanup;
+	}
+	/* every listener is bound, the admin listener and the access log are
+	 * open: drop before any worker thread exists, so that none ever runs
+	 * (or accepts) with the start-up privileges */
+	if (drop && sp_privs_drop(root, uid, gid, perr, sizeof(perr))) {
+		sp_log(SP_LOG_ERROR, "privilege drop failed: %s", perr);
+		goto cleanup;
+	}
+	err = sp_server_spawn_workers(&srv);
 	if (err) {
 		sp_log(SP_LOG_ERROR, "failed to start workers: %s", strerror(-err));
 		sp_server_drain(&srv);
 		sp_server_join(&srv);
 		goto cleanup;
 	}
+	/* checked in every thread, the workers included */
+	if (drop && sp_privs_verify(root, uid, gid, perr, sizeof(perr))) {
+		sp_log(SP_LOG_ERROR, "privilege drop failed: %s", perr);
+		sp_server_drain(&srv);
+		sp_server_join(&srv);
+		goto cleanup;
+	}
+	if (drop)
+		sp_log(SP_LOG_INFO, "%s", perr);
 	sp_log(SP_LOG_INFO, "listening: %zu listener(s), %u worker(s)", srv.n_ldefs, srv.n_workers);
 	uv_run(loop, UV_RUN_DEFAULT);
 	sp_server_join(&srv);

@@ -28,6 +28,7 @@
 #include "render.h"
 
 #define SP_READ_BUF	    65536
+#define SP_OBUF_MAX	    65536
 #define SP_MAX_WORKERS	    64
 #define SP_DRAIN_TIMEOUT_MS 30000
 
@@ -57,6 +58,7 @@ struct sp_stats {
 	atomic_ullong conns_rejected;
 	atomic_ullong upstream_connects;
 	atomic_ullong upstream_reused;
+	atomic_ullong pipeline_held; /* times maxPipelined stopped reading a client */
 	atomic_ullong bytes_in, bytes_out;
 };
 
@@ -65,6 +67,7 @@ struct sp_list {
 };
 
 struct sp_server;
+struct sp_conn;
 
 struct sp_worker {
 	struct sp_server *srv;
@@ -72,8 +75,9 @@ struct sp_worker {
 	pthread_t thread;
 	uv_loop_t loop;
 	uv_async_t wake; /* reload/drain notification from the control thread */
-	uv_tcp_t *listeners;
+	struct sp_listener **listeners;
 	size_t n_listeners;
+	unsigned ldefs_seq; /* srv->ldefs_seq the listeners were built for */
 	bool draining;
 	uv_timer_t drain_timer;
 	uv_timer_t pool_timer; /* closes pooled upstream connections idle too long */
@@ -83,9 +87,17 @@ struct sp_worker {
 	size_t n_idle_upstreams;
 	struct sp_stats stats;
 	char rbuf[SP_READ_BUF];
+	/* small pieces for the upstream (chunk framing, heads) gathered during
+	 * one conn_process() pass of obuf_owner and written with one syscall;
+	 * always flushed or dropped before that pass returns, so one buffer
+	 * per worker serves all its connections */
+	struct sp_conn *obuf_owner;
+	char obuf[SP_OBUF_MAX];
 };
 
-/* Listening sockets are fixed at start (a reload does not rebind). */
+/* A listener: the config part. Bound at start; a reload that changes the
+ * set binds the new addresses (before the old ones close) and keeps the
+ * socket of every address that stays. */
 struct sp_listener_def {
 	char name[64];
 	struct sockaddr_storage addr;
@@ -95,17 +107,31 @@ struct sp_listener_def {
 	socklen_t upstream_len;
 };
 
+/* One worker's listening socket for one listener (freed when closed). */
+struct sp_listener {
+	uv_tcp_t tcp;
+	struct sp_worker *w;
+	struct sp_listener_def def;
+	bool keep; /* scratch, while a worker applies a new listener set */
+};
+
 struct sp_server {
 	char *config_path;
+	/* current listener set; replaced by a reload under gen_lock (workers
+	 * copy it when ldefs_seq changes) */
 	struct sp_listener_def *ldefs;
 	size_t n_ldefs;
+	atomic_uint ldefs_seq;
 	pthread_mutex_t gen_lock;
 	struct sp_gen *gen; /* current generation (under gen_lock) */
 	atomic_uint gen_seq;
 	atomic_int draining;
 	atomic_llong conns; /* across workers, for maxConnections */
 	int log_level;
-	int access_log_fd; /* -1 = off */
+	/* -1 = never opened; once opened the number stays valid until exit (a
+	 * reload dup3()s another file, or /dev/null when disabled, onto it) */
+	atomic_int access_log_fd;
+	atomic_bool access_log_off; /* disabled by a reload */
 	struct sp_worker *workers;
 	unsigned n_workers;
 	unsigned n_started;
@@ -125,6 +151,7 @@ struct sp_gen *sp_server_gen(struct sp_server *srv);
 
 /* conn.c */
 int sp_worker_listen(struct sp_worker *w);
+void sp_worker_refresh_listeners(struct sp_worker *w);
 void sp_worker_refresh_gen(struct sp_worker *w);
 void sp_worker_start_drain(struct sp_worker *w);
 void sp_worker_close_all(struct sp_worker *w);

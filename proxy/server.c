@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int sp_log_level = SP_LOG_INFO;
@@ -119,30 +120,138 @@ static void diags_log(const struct shunt_diags *d)
 	}
 }
 
-/* Reopen the access log (logrotate moves the file, then sends SIGHUP). The
- * new file replaces the old one behind the same descriptor number with
- * dup2(), atomically for workers writing concurrently. */
+/* Apply the access log setting of a reload: reopen the file (logrotate moves
+ * it, then sends SIGHUP; the path may also have changed), enable or disable
+ * it. The new file replaces the old one behind the same descriptor number
+ * with dup3(), atomically for workers writing concurrently; a disabled log
+ * keeps its number on /dev/null (never closed while workers may write), and
+ * workers skip it. Files are opened as the (unprivileged) running user. */
 void sp_server_reopen_log(struct sp_server *srv, const char *path)
 {
-	int fd;
+	int cur = atomic_load(&srv->access_log_fd), fd;
+	const char *target = path ? path : "/dev/null";
 
-	if (srv->access_log_fd < 0) {
-		if (path)
-			sp_log(SP_LOG_WARN, "reload: enabling the access log needs a restart");
-		return;
+	if (cur < 0 && !path)
+		return; /* off, stays off */
+	if (path && cur >= 0 && !atomic_load(&srv->access_log_off)) {
+		struct stat open_st, path_st;
+
+		/* still the same file (not rotated, path unchanged): keep it */
+		if (fstat(cur, &open_st) == 0 && stat(path, &path_st) == 0 &&
+		    open_st.st_dev == path_st.st_dev && open_st.st_ino == path_st.st_ino)
+			return;
 	}
-	if (!path) {
-		sp_log(SP_LOG_WARN, "reload: disabling the access log needs a restart");
-		return;
-	}
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(target, O_WRONLY | O_APPEND | (path ? O_CREAT : 0) | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		sp_log(SP_LOG_ERROR, "failed to reopen access log %s: %s", path, strerror(errno));
+		sp_log(SP_LOG_ERROR, "reload: cannot open access log %s: %s; %s", target,
+		       strerror(errno),
+		       cur < 0 || atomic_load(&srv->access_log_off) ? "it stays disabled"
+								    : "logging to the old file");
 		return;
 	}
-	if (dup3(fd, srv->access_log_fd, O_CLOEXEC) < 0)
-		sp_log(SP_LOG_ERROR, "failed to reopen access log %s: %s", path, strerror(errno));
+	if (cur < 0) {
+		/* first enable: the descriptor becomes the access log's for good */
+		atomic_store(&srv->access_log_off, false);
+		atomic_store(&srv->access_log_fd, fd);
+		sp_log(SP_LOG_INFO, "reload: access log enabled: %s", path);
+		return;
+	}
+	if (dup3(fd, cur, O_CLOEXEC) < 0) {
+		sp_log(SP_LOG_ERROR, "reload: cannot switch the access log to %s: %s", target,
+		       strerror(errno));
+		close(fd);
+		return;
+	}
 	close(fd);
+	/* switched before it is logged: a request after the log line sees it */
+	if (atomic_exchange(&srv->access_log_off, !path) != !path)
+		sp_log(SP_LOG_INFO, "reload: access log %s%s", path ? "enabled: " : "disabled",
+		       path ? path : "");
+}
+
+static bool addr_eq(const struct sockaddr_storage *a, socklen_t alen,
+		    const struct sockaddr_storage *b, socklen_t blen)
+{
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+static bool ldef_eq(const struct sp_listener_def *a, const struct sp_listener_def *b)
+{
+	return strcmp(a->name, b->name) == 0 &&
+	       addr_eq(&a->addr, a->addr_len, &b->addr, b->addr_len) &&
+	       a->original_dst == b->original_dst &&
+	       (a->original_dst ||
+		addr_eq(&a->upstream, a->upstream_len, &b->upstream, b->upstream_len));
+}
+
+/* A reload's listener set: addresses that stay keep their sockets, new ones
+ * must be bindable now (a plain bind, as at start: nobody else holds them,
+ * and after the privilege drop a port < 1024 cannot be bound), else the whole
+ * listener change is refused with a log line and the running listeners keep
+ * serving (the rest of the config applies). Publishes the new set for the
+ * workers; returns true if it changed. */
+static bool listeners_update(struct sp_server *srv, const struct shunt_proxy_config *pc)
+{
+	struct sp_listener_def *defs = calloc(pc->n_listeners ? pc->n_listeners : 1, sizeof(*defs));
+	bool changed = pc->n_listeners != srv->n_ldefs;
+	struct sp_listener_def *old;
+
+	if (!defs || pc->n_listeners == 0) {
+		sp_log(SP_LOG_ERROR, "reload: %s; keeping the running listeners",
+		       defs ? "no listener configured" : "out of memory");
+		free(defs);
+		return false;
+	}
+	for (size_t i = 0; i < pc->n_listeners; i++) {
+		const struct shunt_listener *l = &pc->listeners[i];
+		struct sp_listener_def *d = &defs[i];
+		bool held = false;
+		int fd, one = 1, err = 0;
+
+		snprintf(d->name, sizeof(d->name), "%s", l->name ? l->name : "listener");
+		d->addr = l->address;
+		d->addr_len = l->address_len;
+		d->original_dst = l->upstream_original_dst;
+		d->upstream = l->upstream;
+		d->upstream_len = l->upstream_len;
+		if (i >= srv->n_ldefs || !ldef_eq(d, &srv->ldefs[i]))
+			changed = true;
+		for (size_t k = 0; k < srv->n_ldefs && !held; k++)
+			held = addr_eq(&d->addr, d->addr_len, &srv->ldefs[k].addr,
+				       srv->ldefs[k].addr_len);
+		if (held)
+			continue;
+		fd = socket(d->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		    bind(fd, (const struct sockaddr *)&d->addr, d->addr_len))
+			err = errno;
+		if (fd >= 0)
+			close(fd);
+		if (err) {
+			sp_log(SP_LOG_ERROR,
+			       "reload: listener %s: cannot bind its new address: %s%s; keeping "
+			       "the running listeners",
+			       d->name, strerror(err),
+			       err == EACCES ? " (a port below 1024 needs the privileges dropped "
+					       "at start: restart shunt-proxy)"
+					     : "");
+			free(defs);
+			return false;
+		}
+	}
+	if (!changed) {
+		free(defs);
+		return false;
+	}
+	pthread_mutex_lock(&srv->gen_lock);
+	old = srv->ldefs;
+	srv->ldefs = defs;
+	srv->n_ldefs = pc->n_listeners;
+	atomic_fetch_add(&srv->ldefs_seq, 1);
+	pthread_mutex_unlock(&srv->gen_lock);
+	free(old);
+	sp_log(SP_LOG_INFO, "reload: %zu listener(s) configured, applying", pc->n_listeners);
+	return true;
 }
 
 int sp_server_reload(struct sp_server *srv)
@@ -161,8 +270,17 @@ int sp_server_reload(struct sp_server *srv)
 	}
 	shunt_diags_free(&d);
 	sp_server_reopen_log(srv, g->cfg->proxy.access_log);
-	if (g->cfg->proxy.n_listeners != srv->n_ldefs)
-		sp_log(SP_LOG_WARN, "reload: listener changes need a restart (ignored)");
+	listeners_update(srv, &g->cfg->proxy);
+	if (srv->gen) { /* what a reload cannot change (written only by this thread) */
+		const struct shunt_proxy_config *o = &srv->gen->cfg->proxy, *n = &g->cfg->proxy;
+
+		if (o->has_admin != n->has_admin ||
+		    (n->has_admin && !addr_eq(&o->admin, o->admin_len, &n->admin, n->admin_len)))
+			sp_log(SP_LOG_WARN,
+			       "reload: a new admin address needs a restart (ignored)");
+		if (o->workers != n->workers)
+			sp_log(SP_LOG_WARN, "reload: a new worker count needs a restart (ignored)");
+	}
 	sp_server_publish(srv, g);
 	atomic_fetch_add(&srv->reloads_ok, 1);
 	for (unsigned i = 0; i < srv->n_workers; i++)
@@ -184,6 +302,7 @@ static void on_wake(uv_async_t *a)
 		return;
 	}
 	sp_worker_refresh_gen(w);
+	sp_worker_refresh_listeners(w);
 }
 
 static void on_walk_close(uv_handle_t *h, void *arg)
@@ -230,7 +349,7 @@ static int check_addresses_free(struct sp_server *srv)
 	return 0;
 }
 
-int sp_server_start_workers(struct sp_server *srv)
+int sp_server_bind_workers(struct sp_server *srv)
 {
 	unsigned i;
 	int err;
@@ -254,7 +373,14 @@ int sp_server_start_workers(struct sp_server *srv)
 		if (err)
 			return err;
 	}
-	for (i = 0; i < srv->n_workers; i++) {
+	return 0;
+}
+
+int sp_server_spawn_workers(struct sp_server *srv)
+{
+	int err;
+
+	for (unsigned i = 0; i < srv->n_workers; i++) {
 		err = pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]);
 		if (err)
 			return -err;
@@ -330,6 +456,7 @@ static void sum_stats(struct sp_server *srv, struct sp_stats *sum)
 		SUM(conns_rejected);
 		SUM(upstream_connects);
 		SUM(upstream_reused);
+		SUM(pipeline_held);
 		SUM(bytes_in);
 		SUM(bytes_out);
 	}
@@ -381,6 +508,8 @@ static void render_metrics(struct sp_server *srv, FILE *f)
 		"shunt_proxy_upstream_connects_total %llu\n"
 		"# TYPE shunt_proxy_upstream_reused_total counter\n"
 		"shunt_proxy_upstream_reused_total %llu\n"
+		"# TYPE shunt_proxy_pipeline_held_total counter\n"
+		"shunt_proxy_pipeline_held_total %llu\n"
 		"# TYPE shunt_proxy_bytes_in_total counter\nshunt_proxy_bytes_in_total %llu\n"
 		"# TYPE shunt_proxy_bytes_out_total counter\nshunt_proxy_bytes_out_total %llu\n"
 		"# TYPE shunt_proxy_config_reloads_total counter\n"
@@ -390,9 +519,10 @@ static void render_metrics(struct sp_server *srv, FILE *f)
 		"# TYPE shunt_proxy_workers gauge\nshunt_proxy_workers %u\n",
 		(long long)s->conns_active, (unsigned long long)s->conns_total,
 		(unsigned long long)s->conns_rejected, (unsigned long long)s->upstream_connects,
-		(unsigned long long)s->upstream_reused, (unsigned long long)s->bytes_in,
-		(unsigned long long)s->bytes_out, atomic_load(&srv->reloads_ok),
-		atomic_load(&srv->reloads_failed), atomic_load(&srv->gen_seq), srv->n_started);
+		(unsigned long long)s->upstream_reused, (unsigned long long)s->pipeline_held,
+		(unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+		atomic_load(&srv->reloads_ok), atomic_load(&srv->reloads_failed),
+		atomic_load(&srv->gen_seq), srv->n_started);
 	free(s);
 }
 

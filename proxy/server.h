@@ -14,7 +14,12 @@ void sp_server_publish(struct sp_server *srv, struct sp_gen *g);
 /* SIGHUP: load, compile, swap atomically; on error keep the running one. */
 int sp_server_reload(struct sp_server *srv);
 void sp_server_reopen_log(struct sp_server *srv, const char *path);
-int sp_server_start_workers(struct sp_server *srv);
+/* Workers start in two steps so that main.c can drop its privileges in
+ * between: bind every listener of every (SO_REUSEPORT) worker on the calling
+ * thread, then start the worker threads (they inherit the dropped
+ * credentials). 0 or -errno. */
+int sp_server_bind_workers(struct sp_server *srv);
+int sp_server_spawn_workers(struct sp_server *srv);
 /* SIGTERM: stop accepting, finish in-flight requests, close idle connections. */
 void sp_server_drain(struct sp_server *srv);
 void sp_server_join(struct sp_server *srv);

@@ -240,7 +240,7 @@ wait_port() {
 	echo "nothing answers on $1" >&2
 	exit 1
 }
-for p in $PORTS; do wait_port 127.0.0.1:$p; done
+for p in $PORTS; do wait_port "127.0.0.1:$p"; done
 # nginx proxy: the worker is a child of the master; measure the worker
 pid_nginx=$(pgrep -P "$(cat "$W/ngx/nginx.pid")" | head -1)
 
@@ -291,7 +291,7 @@ done
 echo
 printf '%-9s %12s %12s %14s\n' proxy "req/s" "p99 ms" "cpu us/req"
 for n in $NAMES; do
-	printf '%-9s %12.0f %12.3f %14.2f\n' $n "$(median "${RPS[$n]}")" "$(median "${P99[$n]}")" \
+	printf '%-9s %12.0f %12.3f %14.2f\n' "$n" "$(median "${RPS[$n]}")" "$(median "${P99[$n]}")" \
 		"$(median "${CPU[$n]}")"
 done
 hs=$(median "${RPS[shunt]}")

@@ -89,7 +89,10 @@ static void run(const char *in, size_t in_len, size_t piece, const struct sp_lim
 			tput(t, ev.data, ev.len);
 			break;
 		case SP_EV_CHUNK_END:
-			tputs(t, "B\r\n");
+			tputs(t, "B");
+			if (ev.len) /* trailers (last chunk) */
+				tput(t, ev.data, ev.len);
+			tputs(t, "\r\n");
 			break;
 		case SP_EV_MSG_END:
 			tputs(t, "|");
@@ -152,11 +155,28 @@ static const struct req_case req_cases[] = {
 	{"content-length body then next request",
 	 "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello" GETH,
 	 "HPOST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nBhello|H" GETH "|"},
-	{"chunked re-framed, extensions and trailers dropped",
+	{"chunked re-framed, extensions dropped, trailers kept",
 	 "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 	 "3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\n" GETH,
 	 "HPOST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-	 "B3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n|H" GETH "|"},
+	 "B3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\n|H" GETH "|"},
+#define CHP "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	{"trailers: several, byte-exact (spacing and case kept)",
+	 CHP "2\r\nhi\r\n0\r\nX-Checksum:  abc \r\nserver-timing: x;dur=1\r\n\r\n" GETH,
+	 "H" CHP "B2\r\nhi\r\n0\r\nX-Checksum:  abc \r\nserver-timing: x;dur=1\r\n\r\n|H" GETH "|"},
+	{"trailers without data chunks", CHP "0;e=1\r\nX-A: 1\r\n\r\n",
+	 "H" CHP "B0\r\nX-A: 1\r\n\r\n|"},
+	{"trailer Content-Length refused", CHP "0\r\nContent-Length: 5\r\n\r\n",
+	 "H" CHP "B0\r\nE400"},
+	{"trailer Transfer-Encoding refused", CHP "0\r\ntransfer-encoding: chunked\r\n\r\n",
+	 "H" CHP "B0\r\nE400"},
+	{"trailer Host refused", CHP "0\r\nHost: b\r\n\r\n", "H" CHP "B0\r\nE400"},
+	{"trailer obs-fold", CHP "0\r\nX-A: 1\r\n 2\r\n\r\n", "H" CHP "B0\r\nE400"},
+	{"trailer bare LF", CHP "0\r\nX-A: 1\n\r\n", "H" CHP "B0\r\nE400"},
+	{"trailer bare CR", CHP "0\r\nX-A: 1\rX-B: 2\r\n\r\n", "H" CHP "B0\r\nE400"},
+	{"trailer without colon", CHP "0\r\nX-A\r\n\r\n", "H" CHP "B0\r\nE400"},
+	{"trailer empty name", CHP "0\r\n: 1\r\n\r\n", "H" CHP "B0\r\nE400"},
+	{"trailer space before colon", CHP "0\r\nX-A : 1\r\n\r\n", "H" CHP "B0\r\nE400"},
 	{"gzip, chunked accepted",
 	 "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
 	 "HPOST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\nB0\r\n\r\n|"},
@@ -271,7 +291,7 @@ static void test_request_cases(void)
 static void test_limits(void)
 {
 	struct sp_limits lim = {.max_header_bytes = 256, .max_headers = 4};
-	char big[1024];
+	char big[1024], merged[1024];
 	struct tbuf t;
 	int n;
 
@@ -297,7 +317,78 @@ static void test_limits(void)
 	n = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 1\r\nC: 1\r\n\r\n");
 	run(big, (size_t)n, 0, &lim, &t);
 	CHECK(t.s[0] == 'H', "4 headers are fine: %s", t.s);
+	/* trailers: the same limits as a head (bytes and count), whole or split */
+	n = snprintf(big, sizeof(big),
+		     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+		     "0\r\nX: %0300d\r\n\r\n",
+		     0);
+	for (size_t piece = 0; piece < 8; piece += 7) {
+		run(big, (size_t)n, piece, &lim, &t);
+		CHECK(strstr(t.s, "B0\r\nE431") != NULL, "oversized trailers (%zu): %s", piece,
+		      t.s);
+	}
+	n = snprintf(big, sizeof(big),
+		     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+		     "0\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\n");
+	run(big, (size_t)n, 0, &lim, &t);
+	CHECK(strstr(t.s, "B0\r\nE431") != NULL, "too many trailers: %s", t.s);
+	n = snprintf(big, sizeof(big),
+		     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+		     "0\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\n\r\n");
+	run(big, (size_t)n, 1, &lim, &t);
+	merge_body(t.s, merged, sizeof(merged));
+	CHECK(strstr(merged, "B0\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\n\r\n|") != NULL,
+	      "4 trailers are fine: %s", merged);
 	printf("limits ok\n");
+}
+
+/* An idle connection's parser gives back what a large head grew, and parses
+ * the next request (large or small) normally afterwards. */
+static void test_trim(void)
+{
+	struct sp_limits lim = {.max_header_bytes = 16384, .max_headers = 16};
+	static const char small[] = "GET /s HTTP/1.1\r\nHost: a\r\n\r\n";
+	char *big = malloc(8192);
+	struct sp_reqp p;
+	struct sp_event ev;
+	size_t n = 0;
+
+	CHECK(big, "oom");
+	n += (size_t)sprintf(big, "GET /");
+	memset(big + n, 'p', 700);
+	n += 700;
+	n += (size_t)sprintf(big + n, " HTTP/1.1\r\nHost: a\r\nX: ");
+	memset(big + n, 'x', 5000);
+	n += 5000;
+	n += (size_t)sprintf(big + n, "\r\n\r\n");
+	CHECK(sp_reqp_init(&p, &lim, test_normalize, NULL) == 0, "init");
+	CHECK(p.head_cap == SP_REQP_HEAD_INIT && p.path_cap == SP_REQP_PATH_INIT, "initial sizes");
+	for (int round = 0; round < 3; round++) {
+		const char *in = round == 1 ? small : big;
+		size_t len = round == 1 ? sizeof(small) - 1 : n, off = 0;
+
+		/* mid-head: nothing is trimmed */
+		off += sp_reqp_step(&p, in, 3, &ev);
+		CHECK(ev.type == SP_EV_NEED_MORE, "round %d: partial head", round);
+		sp_reqp_trim(&p);
+		off += sp_reqp_step(&p, in + off, len - off, &ev);
+		CHECK(ev.type == SP_EV_HEAD, "round %d: head (event %d)", round, ev.type);
+		CHECK(ev.type != SP_EV_HEAD || p.h.fwd_len > (round == 1 ? 20u : 5700u),
+		      "round %d: forwarded head %zu bytes", round, p.h.fwd_len);
+		if (round != 1)
+			CHECK(p.head_cap > SP_REQP_HEAD_INIT && p.path_cap > SP_REQP_PATH_INIT,
+			      "round %d: buffers grew (%zu, %zu)", round, p.head_cap, p.path_cap);
+		off += sp_reqp_step(&p, in + off, len - off, &ev);
+		CHECK(ev.type == SP_EV_MSG_END && off == len, "round %d: end (event %d)", round,
+		      ev.type);
+		sp_reqp_trim(&p);
+		CHECK(p.head_cap == SP_REQP_HEAD_INIT && p.path_cap == SP_REQP_PATH_INIT &&
+			      p.fwd_cap <= SP_REQP_HEAD_INIT,
+		      "round %d: idle sizes %zu %zu %zu", round, p.head_cap, p.path_cap, p.fwd_cap);
+	}
+	sp_reqp_free(&p);
+	free(big);
+	printf("trim ok\n");
 }
 
 static void test_head_flags(void)
@@ -445,6 +536,7 @@ int main(void)
 {
 	test_request_cases();
 	test_limits();
+	test_trim();
 	test_head_flags();
 	test_response_cases();
 	test_render();
