@@ -4,6 +4,9 @@
 # (+ LeakSanitizer) build. Kernel tests skip (77) without BPF, but fail when
 # CI=true. Extra arguments go to both ctest runs (e.g. -L unit).
 # SHUNT_TEST_SANITIZE=0 skips the sanitizer pass.
+# Last, every libFuzzer target runs for SHUNT_FUZZ_SECONDS (default 20) each
+# from its seed corpus (scripts/fuzz.sh, build-fuzz/, clang); a crash or leak
+# fails the run and prints the reproducer. SHUNT_TEST_FUZZ=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -15,4 +18,9 @@ if [ "${SHUNT_TEST_SANITIZE:-1}" != 0 ]; then
 	echo "== the same tests under ASan + UBSan"
 	BUILD_DIR=${SANITIZE_BUILD_DIR:-build-asan} bash scripts/build.sh -DSHUNT_SANITIZE=ON
 	(cd "${SANITIZE_BUILD_DIR:-build-asan}" && ctest --output-on-failure --no-tests=error "$@")
+fi
+
+if [ "${SHUNT_TEST_FUZZ:-1}" != 0 ]; then
+	echo "== fuzz targets, ${SHUNT_FUZZ_SECONDS:-20} s each (SHUNT_TEST_FUZZ=0 skips)"
+	FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz} bash scripts/fuzz.sh all "${SHUNT_FUZZ_SECONDS:-20}"
 fi
