@@ -216,9 +216,20 @@ struct shunt_ident {
 #define SHUNT_IDENT_HAS	   (1u << 0) /* identity is set */
 #define SHUNT_IDENT_PROXY  (1u << 1) /* cgroup of a proxy: its connections are not captured */
 #define SHUNT_IDENT_MESHED (1u << 2) /* workload with a sidecar (inbound listener) */
+/* workloads[].sidecar false: its own connections are never sent to an outbound
+ * listener (it has none); it connects like a pod without sidecar */
+#define SHUNT_IDENT_NOSIDECAR (1u << 3)
+/* the workload has its own outbound CIDR entries (shunt_out_cidrs under its
+ * identity; else the global ones under SHUNT_IDENT_ANY apply) */
+#define SHUNT_IDENT_OWN_CIDRS (1u << 4)
+/* the workload has entries in shunt_icpt_wports (per-workload ports) */
+#define SHUNT_IDENT_WPORTS (1u << 5)
+/* includeInboundPorts is a list: only ports flagged SHUNT_PORT_IN_INCLUDE in
+ * shunt_icpt_wports are captured to this workload's inbound listener */
+#define SHUNT_IDENT_IN_ONLY (1u << 6)
 
-#define SHUNT_IDENT_WORLD  0u	       /* no known workload */
-#define SHUNT_IDENT_ANY	   0xffffffffu /* wildcard source in shunt_l4 */
+#define SHUNT_IDENT_WORLD   0u		/* no known workload */
+#define SHUNT_IDENT_ANY	    0xffffffffu /* wildcard source in shunt_l4 */
 
 /* shunt_l4 key: lookup order (src,dst,port), (ANY,dst,port), (src,dst,0),
  * (ANY,dst,0), none = allow; as shunt_l4_lookup() in config/.../l4.h. */
@@ -236,6 +247,34 @@ struct shunt_l4_key {
 /* shunt_icpt_ports value: per destination port, host order. */
 #define SHUNT_PORT_NO_OUTBOUND (1u << 0) /* never captured to the outbound listener */
 #define SHUNT_PORT_NO_INBOUND  (1u << 1) /* never captured to the inbound listener */
+#define SHUNT_PORT_IN_INCLUDE  (1u << 2) /* shunt_icpt_wports: listed in includeInboundPorts */
+
+/* shunt_icpt_wports key: per-workload ports (workloads[].capture). Looked up
+ * as (source identity, port) for SHUNT_PORT_NO_OUTBOUND and as (destination
+ * identity, port) for SHUNT_PORT_NO_INBOUND / SHUNT_PORT_IN_INCLUDE. */
+struct shunt_wport_key {
+	__u32 identity;
+	__u16 port; /* host order */
+	__u16 pad;
+};
+
+/*
+ * shunt_out_cidrs key (LPM trie): which destinations an app's outbound
+ * connection may be captured for (Istio's includeOutboundIPRanges /
+ * excludeOutboundIPRanges). identity is SHUNT_IDENT_ANY for the global lists
+ * or a workload's identity (SHUNT_IDENT_OWN_CIDRS); prefixlen counts the 32
+ * identity bits plus the address prefix (IPv4 as ::ffff:a.b.c.d/96+n). The
+ * value (__u32, SHUNT_CIDR_INCLUDE | SHUNT_CIDR_EXCLUDE) of every entry holds
+ * the flags of all entries of its identity that contain it, so the longest
+ * match alone tells whether any include and any exclude range holds the
+ * address ("exclude wins").
+ */
+struct shunt_out_cidr_key {
+	__u32 prefixlen;
+	__u32 identity; /* always matched in full (prefixlen >= 32): byte order is moot */
+	__u8 addr[16];
+};
+#define SHUNT_OUT_CIDR_ID_BITS 32
 
 /* Original destination of a captured connection. Address in network order
  * (IPv4 in ip[0]), port in host order. */
@@ -266,7 +305,9 @@ struct shunt_capture_in {
 	__u8 dst_meshed;    /* ... which has a sidecar */
 	__u8 dst_loopback;  /* 127/8, ::1 */
 	__u8 is_proxy;	    /* the connecting process is a proxy (uid, cgroup or mark) */
-	__u8 pad;
+	__u8 src_nosidecar; /* the source workload has no sidecar ("sidecar": false) */
+	__u8 out_skip; /* destination not in the source's outbound include ranges, or excluded */
+	__u8 pad[3];
 };
 
 /* ---- pure helpers, shared by BPF and the userspace unit tests ---- */
@@ -413,6 +454,30 @@ SHUNT_INLINE void shunt_l4_candidate(struct shunt_l4_key *k, int i, __u32 src, _
 	k->pad = 0;
 }
 
+/* Outbound capture allowed by the longest-match value of shunt_out_cidrs
+ * (missing entry: v == 0, not captured)? */
+SHUNT_INLINE int shunt_out_cidr_allows(__u32 v)
+{
+	return (v & SHUNT_CIDR_INCLUDE) && !(v & SHUNT_CIDR_EXCLUDE);
+}
+
+/*
+ * Port flags for one connect(): the global ones (shunt_icpt_ports) plus the
+ * source workload's NO_OUTBOUND and the destination workload's NO_INBOUND;
+ * a destination with SHUNT_IDENT_IN_ONLY is inbound-captured only on ports
+ * it lists (SHUNT_PORT_IN_INCLUDE).
+ */
+SHUNT_INLINE __u32 shunt_port_flags_merge(__u32 global, __u32 src_wport, __u32 dst_wport,
+					  __u32 dst_ident_flags)
+{
+	__u32 f =
+		global | (src_wport & SHUNT_PORT_NO_OUTBOUND) | (dst_wport & SHUNT_PORT_NO_INBOUND);
+
+	if ((dst_ident_flags & SHUNT_IDENT_IN_ONLY) && !(dst_wport & SHUNT_PORT_IN_INCLUDE))
+		f |= SHUNT_PORT_NO_INBOUND;
+	return f;
+}
+
 /*
  * The connect() decision (pure; table-tested in userspace).
  *  1. loopback destinations and connections inside one workload (a sidecar
@@ -421,8 +486,12 @@ SHUNT_INLINE void shunt_l4_candidate(struct shunt_l4_key *k, int i, __u32 src, _
  *  3. capture: an app's connection goes to its pod's outbound listener when
  *     mode is ISTIO (port not excluded) or the verdict is L7; a proxy's
  *     connection (or one from a source without sidecar) to a meshed pod goes
- *     to that pod's inbound listener under the same conditions. The listener
- *     ports themselves are never captured, so there is no loop.
+ *     to that pod's inbound listener under the same conditions. An app's
+ *     connection that its outbound ranges or ports exclude (out_skip, or
+ *     NO_OUTBOUND in ISTIO mode) bypasses its own sidecar only: like with
+ *     Istio's server-side capture, a meshed destination's inbound listener
+ *     still gets it. The listener ports themselves are never captured, so
+ *     there is no loop.
  */
 SHUNT_INLINE int shunt_capture_decide(const struct shunt_capture_cfg *cfg,
 				      const struct shunt_capture_in *in)
@@ -439,7 +508,8 @@ SHUNT_INLINE int shunt_capture_decide(const struct shunt_capture_cfg *cfg,
 		return SHUNT_ACT_PASS;
 	if (in->dst_port == cfg->outbound_port || in->dst_port == cfg->inbound_port)
 		return SHUNT_ACT_PASS;
-	if (in->is_proxy || !in->src_known) {
+	if (in->is_proxy || !in->src_known || in->src_nosidecar || in->out_skip ||
+	    (cfg->mode == SHUNT_CAPTURE_ISTIO && (in->port_flags & SHUNT_PORT_NO_OUTBOUND))) {
 		if (!(cfg->flags & SHUNT_CAP_INBOUND) || !in->dst_meshed ||
 		    (in->port_flags & SHUNT_PORT_NO_INBOUND))
 			return SHUNT_ACT_PASS;
@@ -447,7 +517,7 @@ SHUNT_INLINE int shunt_capture_decide(const struct shunt_capture_cfg *cfg,
 		return want ? SHUNT_ACT_INBOUND : SHUNT_ACT_PASS;
 	}
 	if (cfg->mode == SHUNT_CAPTURE_ISTIO)
-		want = !(in->port_flags & SHUNT_PORT_NO_OUTBOUND);
+		want = 1;
 	else
 		want = in->verdict == SHUNT_L4V_L7;
 	return want ? SHUNT_ACT_OUTBOUND : SHUNT_ACT_PASS;

@@ -22,8 +22,9 @@ static __always_inline struct shunt_capture_cfg *shunt_get_capture(void)
 }
 
 /* Source identity from the connecting task's cgroup, deepest match first: the
- * nearest cgroup with an identity names the workload; PROXY flags of any
- * ancestor mark the proxy. Never from anything the application controls. */
+ * nearest cgroup with an identity names the workload (and gives its
+ * flags); PROXY flags of any ancestor mark the proxy. Never from anything the
+ * application controls. */
 static __always_inline void shunt_src_ident(struct shunt_capture_in *in, __u32 *flags)
 {
 	struct shunt_ident *v;
@@ -38,10 +39,13 @@ static __always_inline void shunt_src_ident(struct shunt_capture_in *in, __u32 *
 		v = bpf_map_lookup_elem(&shunt_cg_ident, &id);
 		if (!v)
 			continue;
-		*flags |= v->flags;
+		/* PROXY from any ancestor; the workload's own flags (NOSIDECAR,
+		 * OWN_CIDRS, WPORTS) only from the cgroup that names it */
+		*flags |= v->flags & SHUNT_IDENT_PROXY;
 		if (!in->src_known && (v->flags & SHUNT_IDENT_HAS)) {
 			in->src_known = 1;
 			in->src_identity = v->identity;
+			*flags |= v->flags;
 		}
 	}
 }
@@ -61,6 +65,28 @@ static __always_inline __u32 shunt_l4_verdict(__u32 src, __u32 dst, __u16 port)
 	return SHUNT_L4V_ALLOW;
 }
 
+/* Per-workload port flags (0 when the identity has none). */
+static __always_inline __u32 shunt_wport(__u32 identity, __u16 port)
+{
+	struct shunt_wport_key k = {.identity = identity, .port = port};
+	__u32 *v = bpf_map_lookup_elem(&shunt_icpt_wports, &k);
+
+	return v ? *v : 0;
+}
+
+/* Longest-match flags of the outbound ranges of identity (ANY = global). */
+static __always_inline __u32 shunt_out_cidr(__u32 identity, const struct shunt_cidr_key *ck)
+{
+	struct shunt_out_cidr_key k;
+	__u32 *v;
+
+	k.prefixlen = SHUNT_OUT_CIDR_ID_BITS + 128;
+	k.identity = identity;
+	__builtin_memcpy(k.addr, ck->addr, sizeof(k.addr));
+	v = bpf_map_lookup_elem(&shunt_out_cidrs, &k);
+	return v ? *v : 0;
+}
+
 /*
  * Decide one connect(). ck = destination as a trie key (IPv4 mapped),
  * port in host order, loopback set by the caller. Records the original
@@ -73,7 +99,7 @@ static __always_inline int shunt_connect_decide(struct bpf_sock_addr *ctx,
 {
 	struct shunt_capture_in in = {};
 	struct shunt_ident *d;
-	__u32 cg_flags, *pf;
+	__u32 cg_flags, dflags = 0, *pf, gport = 0, sw = 0, dw = 0;
 	__u64 cookie;
 	int act;
 
@@ -87,13 +113,25 @@ static __always_inline int shunt_connect_decide(struct bpf_sock_addr *ctx,
 		in.dst_known = 1;
 		in.dst_identity = d->identity;
 		in.dst_meshed = (d->flags & SHUNT_IDENT_MESHED) != 0;
+		dflags = d->flags;
 	}
 	if (in.dst_known && (cfg->flags & SHUNT_CAP_POLICY))
 		in.verdict = shunt_l4_verdict(in.src_known ? in.src_identity : SHUNT_IDENT_WORLD,
 					      in.dst_identity, in.dst_port);
 	pf = bpf_map_lookup_elem(&shunt_icpt_ports, &in.dst_port);
 	if (pf)
-		in.port_flags = *pf;
+		gport = *pf;
+	if (in.src_known && (cg_flags & SHUNT_IDENT_WPORTS))
+		sw = shunt_wport(in.src_identity, in.dst_port);
+	if (in.dst_known && (dflags & SHUNT_IDENT_WPORTS))
+		dw = shunt_wport(in.dst_identity, in.dst_port);
+	in.port_flags = shunt_port_flags_merge(gport, sw, dw, dflags);
+	in.src_nosidecar = (cg_flags & SHUNT_IDENT_NOSIDECAR) != 0;
+	if (cfg->mode != SHUNT_CAPTURE_OFF)
+		in.out_skip = !shunt_out_cidr_allows(shunt_out_cidr(
+			in.src_known && (cg_flags & SHUNT_IDENT_OWN_CIDRS) ? in.src_identity
+									   : SHUNT_IDENT_ANY,
+			ck));
 	in.is_proxy = (cg_flags & SHUNT_IDENT_PROXY) != 0;
 	if (!in.is_proxy && cfg->proxy_uid != SHUNT_UID_NONE)
 		in.is_proxy = (__u32)bpf_get_current_uid_gid() == cfg->proxy_uid;

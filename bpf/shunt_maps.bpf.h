@@ -115,6 +115,27 @@ struct {
 	__type(value, __u32);
 } shunt_icpt_ports SEC(".maps");
 
+/* (workload identity, port) -> SHUNT_PORT_* of workloads[].capture; written
+ * by shuntd, read by connect4/6 for identities flagged SHUNT_IDENT_WPORTS. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SHUNT_MAX_IDENTS);
+	__type(key, struct shunt_wport_key);
+	__type(value, __u32);
+} shunt_icpt_wports SEC(".maps");
+
+/* Outbound capture ranges (global under SHUNT_IDENT_ANY, per workload under
+ * its identity) -> SHUNT_CIDR_INCLUDE|EXCLUDE; written by shuntd, read by
+ * connect4/6 for an app's outbound connection. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SHUNT_MAX_IDENTS);
+	__type(key, struct shunt_out_cidr_key);
+	__type(value, __u32);
+} shunt_out_cidrs SEC(".maps");
+
 /* Socket cookie of a captured connecting socket -> original destination;
  * written by connect4/6, moved to shunt_origdst by sockops at ESTABLISHED. */
 struct {

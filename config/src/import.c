@@ -14,7 +14,7 @@
 
 #include "internal.h"
 
-int read_text_file(const char *path, char **text, struct shunt_diags *d);
+int read_text_file(const char *path, char **text, struct shunt_diags *d, bool check_mode);
 
 struct polvec {
 	struct shunt_authz_policy *v;
@@ -816,7 +816,25 @@ static void import_cilium(struct vctx *v, const struct shunt_config *c, json_t *
 		return;
 	}
 	allow.name = strdup(json_string_value(json_object_get(m, "name")));
+	/* the names must load again from the native form: same checks, and
+	 * room for the "-deny" suffix of the DENY half */
+	{
+		size_t o2 = vctx_push_key(v, "name");
+
+		if (allow.name && check_k8s_name(v, allow.name) && strlen(allow.name) > 248)
+			verr(v, "name longer than 248 characters (the DENY half is '<name>-deny')");
+		vctx_pop(v, o2);
+	}
 	j = json_object_get(m, "namespace");
+	if (!clusterwide && j) {
+		size_t o2 = vctx_push_key(v, "namespace");
+
+		if (!json_is_string(j))
+			verr(v, "expected a string");
+		else
+			check_k8s_name(v, json_string_value(j));
+		vctx_pop(v, o2);
+	}
 	if (clusterwide && j) {
 		size_t o2 = vctx_push_key(v, "namespace");
 
@@ -991,7 +1009,7 @@ cleanup:
 int shunt_config_import_file(struct shunt_config *c, const char *path, struct shunt_diags *d)
 {
 	char *text;
-	int err = read_text_file(path, &text, d);
+	int err = read_text_file(path, &text, d, false);
 
 	if (err)
 		return err;

@@ -102,6 +102,7 @@ bool pathpat_match(const char *pat, const char *path, size_t plen, bool icase);
 int parse_authz_policy(struct vctx *v, json_t *obj, struct shunt_authz_policy *out,
 		       const struct shunt_options *opts, bool kubectl_object);
 void authz_policy_free(struct shunt_authz_policy *p);
+bool check_k8s_name(struct vctx *v, const char *s);
 int config_parse_text(const char *text, size_t len, const char *name, json_t **root,
 		      struct shunt_diags *d);
 int check_unique_policies(struct vctx *v, const struct shunt_authz_policy *pol, size_t n,

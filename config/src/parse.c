@@ -338,7 +338,7 @@ static void labels_free(struct shunt_label *l, size_t n)
 
 /* ---------- value checks ---------- */
 
-static bool check_k8s_name(struct vctx *v, const char *s)
+bool check_k8s_name(struct vctx *v, const char *s)
 {
 	size_t n = strlen(s);
 
@@ -1008,6 +1008,205 @@ out:
 	vctx_pop(v, old);
 }
 
+/* ---- capture (interception) ---- */
+
+/*
+ * A list that may be ["*"] (everything), explicit entries, or [] (nothing):
+ * Istio's includeInboundPorts / includeOutboundIPRanges. Returns the
+ * selection; entries go to *ports or *cidrs (exactly one of them non-NULL).
+ */
+static enum shunt_sel get_sel_list(struct vctx *v, json_t *obj, const char *key,
+				   struct shunt_portlist *ports, struct shunt_cidrlist *cidrs)
+{
+	json_t *j = json_object_get(obj, key), *e;
+	enum shunt_sel sel = SHUNT_SEL_LIST;
+	size_t old, i, n;
+
+	if (!j)
+		return SHUNT_SEL_UNSET;
+	old = vctx_push_key(v, key);
+	if (!expect_type(v, j, JSON_ARRAY,
+			 ports ? "an array of ports, [\"*\"] or []"
+			       : "an array of CIDR strings, [\"*\"] or []"))
+		goto out;
+	n = json_array_size(j);
+	if (n == 0)
+		goto out;
+	json_array_foreach (j, i, e) {
+		if (json_is_string(e) && !strcmp(json_string_value(e), "*")) {
+			size_t o2 = vctx_push_index(v, i);
+
+			if (n != 1)
+				verr(v, "\"*\" (everything) must be the only entry");
+			vctx_pop(v, o2);
+			sel = SHUNT_SEL_ALL;
+		}
+	}
+	if (sel == SHUNT_SEL_ALL)
+		goto out;
+	if (ports) {
+		ports->v = calloc(n, sizeof(*ports->v));
+		if (!ports->v) {
+			v->oom = true;
+			goto out;
+		}
+	} else {
+		cidrs->v = calloc(n, sizeof(*cidrs->v));
+		if (!cidrs->v) {
+			v->oom = true;
+			goto out;
+		}
+	}
+	json_array_foreach (j, i, e) {
+		size_t o2 = vctx_push_index(v, i);
+		const char *why;
+
+		if (ports) {
+			if (port_value(v, e, &ports->v[ports->n]))
+				ports->n++;
+		} else if (expect_type(v, e, JSON_STRING,
+				       "a CIDR string such as \"10.0.0.0/8\" or \"*\"")) {
+			if (cidr_parse(json_string_value(e), &cidrs->v[cidrs->n], &why) == 0)
+				cidrs->n++;
+			else
+				verr(v,
+				     "bad CIDR '%s': %s; expected e.g. \"10.0.0.0/8\", "
+				     "\"fd00::/64\" or \"*\"",
+				     json_string_value(e), why);
+		}
+		vctx_pop(v, o2);
+	}
+out:
+	vctx_pop(v, old);
+	return sel;
+}
+
+static void capture_config_free(struct shunt_capture_config *c)
+{
+	strlist_free(&c->proxy_cgroups);
+	free(c->exclude_outbound_ports.v);
+	free(c->exclude_inbound_ports.v);
+	free(c->include_outbound_cidrs.v);
+	free(c->exclude_outbound_cidrs.v);
+}
+
+static void workload_capture_free(struct shunt_workload_capture *c)
+{
+	free(c->include_inbound_ports.v);
+	free(c->exclude_inbound_ports.v);
+	free(c->exclude_outbound_ports.v);
+	free(c->include_outbound_cidrs.v);
+	free(c->exclude_outbound_cidrs.v);
+}
+
+/* workloads[i].capture: Istio's traffic.sidecar.istio.io annotations. */
+static void parse_workload_capture(struct vctx *v, json_t *w, struct shunt_workload_capture *c)
+{
+	static const char *const keys[] = {"includeInboundPorts",  "excludeInboundPorts",
+					   "excludeOutboundPorts", "includeOutboundCidrs",
+					   "excludeOutboundCidrs", NULL};
+	json_t *j = json_object_get(w, "capture");
+	size_t old;
+
+	if (!j)
+		return;
+	old = vctx_push_key(v, "capture");
+	if (expect_type(v, j, JSON_OBJECT, "an object")) {
+		check_keys(v, j, keys);
+		c->include_inbound =
+			get_sel_list(v, j, "includeInboundPorts", &c->include_inbound_ports, NULL);
+		get_portlist(v, j, "excludeInboundPorts", &c->exclude_inbound_ports);
+		get_portlist(v, j, "excludeOutboundPorts", &c->exclude_outbound_ports);
+		c->include_outbound = get_sel_list(v, j, "includeOutboundCidrs", NULL,
+						   &c->include_outbound_cidrs);
+		get_cidrlist(v, j, "excludeOutboundCidrs", &c->exclude_outbound_cidrs);
+	}
+	vctx_pop(v, old);
+}
+
+static void parse_capture(struct vctx *v, json_t *root, struct shunt_capture_config *c)
+{
+	static const char *const keys[] = {"mode",
+					   "proxyUid",
+					   "proxyMark",
+					   "proxyCgroups",
+					   "outboundPort",
+					   "inboundPort",
+					   "inboundCapture",
+					   "excludeOutboundPorts",
+					   "excludeInboundPorts",
+					   "includeOutboundCidrs",
+					   "excludeOutboundCidrs",
+					   "l4Policy",
+					   "l7Proxy",
+					   NULL};
+	json_t *j = json_object_get(root, "capture"), *e;
+	size_t old;
+
+	c->mode = SHUNT_CFG_CAPTURE_OFF;
+	c->proxy_uid = 1337;
+	c->outbound_port = 15001;
+	c->inbound_port = 15006;
+	c->inbound_capture = true;
+	c->l4_policy = true;
+	c->l7_proxy = true;
+	if (!j)
+		return;
+	old = vctx_push_key(v, "capture");
+	if (!expect_type(v, j, JSON_OBJECT, "an object"))
+		goto out;
+	c->present = true;
+	check_keys(v, j, keys);
+	if ((e = json_object_get(j, "mode"))) {
+		size_t o2 = vctx_push_key(v, "mode");
+		const char *s = json_is_string(e) ? json_string_value(e) : "";
+
+		c->has_mode = true;
+		if (!strcmp(s, "off"))
+			c->mode = SHUNT_CFG_CAPTURE_OFF;
+		else if (!strcmp(s, "l7"))
+			c->mode = SHUNT_CFG_CAPTURE_L7;
+		else if (!strcmp(s, "istio"))
+			c->mode = SHUNT_CFG_CAPTURE_ISTIO;
+		else
+			verr(v, "expected \"off\", \"l7\" or \"istio\"");
+		vctx_pop(v, o2);
+	}
+	if ((e = json_object_get(j, "proxyUid"))) {
+		c->has_proxy_uid = true;
+		if (json_is_null(e))
+			c->proxy_uid = SHUNT_CFG_PROXY_UID_NONE;
+		else
+			c->proxy_uid = (int64_t)get_uint(v, j, "proxyUid", 0, 0xfffffffeu, 1337);
+	}
+	c->has_proxy_mark = json_object_get(j, "proxyMark") != NULL;
+	c->proxy_mark = (uint32_t)get_uint(v, j, "proxyMark", 0, 0xffffffffu, 0);
+	get_strlist(v, j, "proxyCgroups", &c->proxy_cgroups, check_abs_path);
+	c->has_outbound_port = json_object_get(j, "outboundPort") != NULL;
+	c->outbound_port = (uint16_t)get_uint(v, j, "outboundPort", 1, 65535, 15001);
+	c->has_inbound_port = json_object_get(j, "inboundPort") != NULL;
+	c->inbound_port = (uint16_t)get_uint(v, j, "inboundPort", 1, 65535, 15006);
+	if (c->has_inbound_port && c->outbound_port == c->inbound_port) {
+		size_t o2 = vctx_push_key(v, "inboundPort");
+
+		verr(v, "inboundPort must differ from outboundPort (%u)", c->outbound_port);
+		vctx_pop(v, o2);
+	}
+	c->has_inbound_capture = json_object_get(j, "inboundCapture") != NULL;
+	c->inbound_capture = get_bool(v, j, "inboundCapture", true);
+	get_portlist(v, j, "excludeOutboundPorts", &c->exclude_outbound_ports);
+	get_portlist(v, j, "excludeInboundPorts", &c->exclude_inbound_ports);
+	c->include_outbound =
+		get_sel_list(v, j, "includeOutboundCidrs", NULL, &c->include_outbound_cidrs);
+	get_cidrlist(v, j, "excludeOutboundCidrs", &c->exclude_outbound_cidrs);
+	c->has_l4_policy = json_object_get(j, "l4Policy") != NULL;
+	c->l4_policy = get_bool(v, j, "l4Policy", true);
+	c->has_l7_proxy = json_object_get(j, "l7Proxy") != NULL;
+	c->l7_proxy = get_bool(v, j, "l7Proxy", true);
+out:
+	vctx_pop(v, old);
+}
+
 static void workload_free(struct shunt_workload *w)
 {
 	free(w->name);
@@ -1017,12 +1216,14 @@ static void workload_free(struct shunt_workload *w)
 	labels_free(w->labels, w->n_labels);
 	free(w->addresses);
 	strlist_free(&w->cgroups);
+	workload_capture_free(&w->capture);
 }
 
 static void parse_workloads(struct vctx *v, json_t *root, struct shunt_config *c)
 {
-	static const char *const keys[] = {
-		"name", "namespace", "serviceAccount", "labels", "addresses", "cgroups", NULL};
+	static const char *const keys[] = {"name",    "namespace", "serviceAccount",
+					   "labels",  "addresses", "cgroups",
+					   "sidecar", "capture",   NULL};
 	json_t *a = json_object_get(root, "workloads"), *e;
 	struct smap names = {0}, addrs_seen = {0}, cg_seen = {0};
 	size_t old, i;
@@ -1064,6 +1265,16 @@ static void parse_workloads(struct vctx *v, json_t *root, struct shunt_config *c
 		w->addresses = addrs.v;
 		w->n_addresses = addrs.n;
 		get_strlist(v, e, "cgroups", &w->cgroups, check_abs_path);
+		w->sidecar = -1;
+		if (json_object_get(e, "sidecar"))
+			w->sidecar = get_bool(v, e, "sidecar", true) ? 1 : 0;
+		parse_workload_capture(v, e, &w->capture);
+		if (w->sidecar == 0 && json_object_get(e, "capture")) {
+			o3 = vctx_push_key(v, "capture");
+			verr(v, "a workload with \"sidecar\": false is never captured; remove "
+				"'capture' or the sidecar setting");
+			vctx_pop(v, o3);
+		}
 		if (w->ns && w->service_account && c->options.trust_domain) {
 			size_t n = strlen(c->options.trust_domain) + strlen(w->ns) +
 				   strlen(w->service_account) + 16;
@@ -1349,6 +1560,7 @@ void shunt_config_free(struct shunt_config *c)
 	free(c->accelerate.exclude_ports.v);
 	free(c->accelerate.include_cidrs.v);
 	free(c->accelerate.exclude_cidrs.v);
+	capture_config_free(&c->capture);
 	free(c->options.root_namespace);
 	strlist_free(&c->options.extra_root_namespaces);
 	free(c->options.trust_domain);
@@ -1406,7 +1618,8 @@ int shunt_config_load_string(const char *json, const char *name, struct shunt_co
 			     struct shunt_diags *d)
 {
 	static const char *const keys[] = {
-		"workloads", "authorizationPolicies", "proxy", "accelerate", "options", NULL};
+		"workloads", "authorizationPolicies", "proxy", "accelerate", "capture", "options",
+		NULL};
 	struct vctx v = {.file = name ? name : "<config>", .d = d};
 	size_t first = d ? d->n : 0;
 	struct shunt_config *c = NULL;
@@ -1421,7 +1634,7 @@ int shunt_config_load_string(const char *json, const char *name, struct shunt_co
 		goto cleanup;
 	if (!json_is_object(root)) {
 		verr(&v, "expected a JSON object with keys workloads, authorizationPolicies, "
-			 "proxy, accelerate, options");
+			 "proxy, accelerate, capture, options");
 		err = -EINVAL;
 		goto cleanup;
 	}
@@ -1437,6 +1650,7 @@ int shunt_config_load_string(const char *json, const char *name, struct shunt_co
 	parse_policies(&v, root, c);
 	parse_proxy(&v, root, &c->proxy);
 	parse_accelerate(&v, root, &c->accelerate);
+	parse_capture(&v, root, &c->capture);
 	if (v.oom)
 		err = -ENOMEM;
 	else if (v.nerr)
@@ -1455,13 +1669,24 @@ cleanup:
 	return 0;
 }
 
-/* Reads a whole file; diagnostics name it. */
-int read_text_file(const char *path, char **text, struct shunt_diags *d);
-int read_text_file(const char *path, char **text, struct shunt_diags *d)
+int shunt_config_check_mode(const char *path, unsigned int mode, struct shunt_diags *d)
+{
+	if (!(mode & S_IWOTH))
+		return 0;
+	shunt_diags_add(d, path, 0, 0, "$",
+			"writable by others (mode %04o); refusing it (chmod o-w)", mode & 07777);
+	return -EPERM;
+}
+
+/* Reads a whole file; diagnostics name it. With check_mode, a file writable
+ * by others (after following symlinks) is refused with -EPERM. */
+int read_text_file(const char *path, char **text, struct shunt_diags *d, bool check_mode);
+int read_text_file(const char *path, char **text, struct shunt_diags *d, bool check_mode)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
+	struct stat st;
 	int err = 0;
 
 	*text = NULL;
@@ -1469,6 +1694,17 @@ int read_text_file(const char *path, char **text, struct shunt_diags *d)
 		err = -errno;
 		shunt_diags_add(d, path, 0, 0, "$", "cannot open: %s", strerror(-err));
 		return err;
+	}
+	/* fstat of the opened file: the mode checked is that of what is read */
+	if (check_mode) {
+		if (fstat(fileno(f), &st)) {
+			err = -errno;
+			shunt_diags_add(d, path, 0, 0, "$", "cannot stat: %s", strerror(-err));
+			goto cleanup;
+		}
+		err = shunt_config_check_mode(path, (unsigned int)st.st_mode, d);
+		if (err)
+			goto cleanup;
 	}
 	for (;;) {
 		size_t r;
@@ -1514,7 +1750,7 @@ int shunt_config_load_file(const char *path, struct shunt_config **out, struct s
 	int err;
 
 	*out = NULL;
-	err = read_text_file(path, &text, d);
+	err = read_text_file(path, &text, d, true);
 	if (err)
 		return err;
 	err = shunt_config_load_string(text, path, out, d);

@@ -46,6 +46,62 @@ static void put_ports(FILE *f, const char *name, const struct shunt_portlist *l)
 	fputc(']', f);
 }
 
+/* A list that may be "*" (SHUNT_SEL_ALL), explicit or empty (nothing). */
+static void put_sel(FILE *f, const char *name, enum shunt_sel sel,
+		    const struct shunt_portlist *ports, const struct shunt_cidrlist *cidrs)
+{
+	if (sel == SHUNT_SEL_UNSET)
+		return;
+	if (sel == SHUNT_SEL_ALL)
+		fprintf(f, " %s [*]", name);
+	else if ((ports && !ports->n) || (cidrs && !cidrs->n))
+		fprintf(f, " %s [] (none)", name);
+	else if (ports)
+		put_ports(f, name, ports);
+	else
+		put_cidrs(f, name, cidrs);
+}
+
+static void put_workload_capture(FILE *f, const struct shunt_workload *w)
+{
+	const struct shunt_workload_capture *c = &w->capture;
+
+	if (w->sidecar == 0)
+		fprintf(f, " sidecar false (never captured)");
+	put_sel(f, "includeInboundPorts", c->include_inbound, &c->include_inbound_ports, NULL);
+	put_ports(f, "excludeInboundPorts", &c->exclude_inbound_ports);
+	put_ports(f, "excludeOutboundPorts", &c->exclude_outbound_ports);
+	put_sel(f, "includeOutboundCidrs", c->include_outbound, NULL, &c->include_outbound_cidrs);
+	put_cidrs(f, "excludeOutboundCidrs", &c->exclude_outbound_cidrs);
+}
+
+static void put_capture(FILE *f, const struct shunt_capture_config *c)
+{
+	static const char *const modes[] = {"off", "l7", "istio"};
+
+	if (!c->present) {
+		fprintf(f, "capture: not configured (shuntd flags decide)\n");
+		return;
+	}
+	fprintf(f, "capture: mode %s, proxyUid ", modes[c->mode]);
+	if (c->proxy_uid == SHUNT_CFG_PROXY_UID_NONE)
+		fprintf(f, "none");
+	else
+		fprintf(f, "%lld", (long long)c->proxy_uid);
+	fprintf(f, ", proxyMark %u, outbound %u, inbound %u%s, l4Policy %s, l7Proxy %s\n ",
+		c->proxy_mark, c->outbound_port, c->inbound_port,
+		c->inbound_capture ? "" : " (inbound capture off)", c->l4_policy ? "on" : "off",
+		c->l7_proxy ? "on" : "off");
+	put_list(f, "proxyCgroups", &c->proxy_cgroups);
+	put_ports(f, "excludeOutboundPorts", &c->exclude_outbound_ports);
+	put_ports(f, "excludeInboundPorts", &c->exclude_inbound_ports);
+	if (c->include_outbound == SHUNT_SEL_UNSET)
+		fprintf(f, " includeOutboundCidrs [*]");
+	put_sel(f, "includeOutboundCidrs", c->include_outbound, NULL, &c->include_outbound_cidrs);
+	put_cidrs(f, "excludeOutboundCidrs", &c->exclude_outbound_cidrs);
+	fputc('\n', f);
+}
+
 static void put_addr(FILE *f, const struct sockaddr_storage *ss)
 {
 	char a[INET6_ADDRSTRLEN] = "?";
@@ -204,6 +260,7 @@ int shunt_config_summary(const struct shunt_config *c, const struct shunt_policy
 			for (size_t k = 0; k < w->n_labels; k++)
 				fprintf(f, " %s=%s", w->labels[k].key, w->labels[k].value);
 		}
+		put_workload_capture(f, w);
 		fputc('\n', f);
 	}
 	/* policy "ns/name" -> workloads it selects, in one pass */
@@ -280,6 +337,7 @@ int shunt_config_summary(const struct shunt_config *c, const struct shunt_policy
 		fputc('\n', f);
 	}
 	fprintf(f, "accelerate: cgroup %s\n", c->accelerate.cgroup ? c->accelerate.cgroup : "-");
+	put_capture(f, &c->capture);
 	smap_free(&sel);
 	if (err)
 		return err;

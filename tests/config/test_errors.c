@@ -27,7 +27,7 @@ static const struct ecase cases[] = {
 	{"{\n  \"proxy\": {,}\n}",
 	 "t.json:2:13: $: invalid JSON: string or '}' expected near ','\n"},
 	{"[]", "t.json:1:1: $: expected a JSON object with keys workloads, authorizationPolicies, "
-	       "proxy, accelerate, options\n"},
+	       "proxy, accelerate, capture, options\n"},
 	{"{\"a\": 1, \"a\": 2}",
 	 "t.json:1:12: $: invalid JSON: duplicate object key near '\"a\"'\n"},
 	{"{}", NULL},
@@ -35,7 +35,7 @@ static const struct ecase cases[] = {
 	{"{\n  \"workload\": []\n}",
 	 "t.json:2:3: $.workload: unknown key 'workload'; did you mean 'workloads'?\n"},
 	{"{\"zzz\": 1}", "t.json:1:2: $.zzz: unknown key 'zzz'; expected one of 'workloads', "
-			 "'authorizationPolicies', 'proxy', 'accelerate', 'options'\n"},
+			 "'authorizationPolicies', 'proxy', 'accelerate', 'capture', 'options'\n"},
 	{POL("{\"acton\": \"DENY\"}"), "t.json:3:13: $.authorizationPolicies[0].spec.acton: "
 				       "unknown key 'acton'; did you mean 'action'?\n"},
 	{POL("{\"rules\": [{\"to\": [{\"operation\": {\"method\": [\"GET\"]}}]}]}"),
@@ -228,6 +228,49 @@ static const struct ecase cases[] = {
 	{"{\"options\": {\"escapedSlashes\": \"merge\", \"caseInsensitivePaths\": \"yes\"}}",
 	 "t.json:1:32: $.options.escapedSlashes: expected \"reject\" or \"decode-and-merge\"\n"
 	 "t.json:1:65: $.options.caseInsensitivePaths: expected true or false, got a string\n"},
+	/* capture section and per-workload capture (issue 6) */
+	{"{\"capture\": {\"mode\": \"ISTIO\", \"proxyUid\": -1, \"proxyMark\": \"1\",\n"
+	 " \"outboundPort\": 15006, \"inboundPort\": 15006, \"inboundCapture\": 1}}",
+	 "t.json:1:22: $.capture.mode: expected \"off\", \"l7\" or \"istio\"\n"
+	 "t.json:1:43: $.capture.proxyUid: -1 is out of range; expected 0..4294967294\n"
+	 "t.json:1:60: $.capture.proxyMark: expected an integer in 0..4294967295, got a string\n"
+	 "t.json:2:40: $.capture.inboundPort: inboundPort must differ from outboundPort (15006)\n"
+	 "t.json:2:65: $.capture.inboundCapture: expected true or false, got an integer\n"},
+	{"{\"capture\": {\"includeOutboundCidrs\": [\"*\", \"10.0.0.0/8\"],\n"
+	 " \"excludeOutboundCidrs\": [\"10.0.0.1/8\"], \"proxyCgroups\": [\"rel\"],\n"
+	 " \"excludeInboundPorts\": [0], \"l4policy\": false}}",
+	 "t.json:1:39: $.capture.includeOutboundCidrs[0]: \"*\" (everything) must be the only "
+	 "entry\n"
+	 "t.json:2:27: $.capture.excludeOutboundCidrs[0]: bad CIDR '10.0.0.1/8': host bits are set "
+	 "after the prefix length; expected e.g. \"10.0.0.0/8\" or \"fd00::/64\"\n"
+	 "t.json:2:59: $.capture.proxyCgroups[0]: 'rel' is not an absolute path; expected a path "
+	 "starting with '/'\n"
+	 "t.json:3:26: $.capture.excludeInboundPorts[0]: port 0 is out of range; expected "
+	 "1..65535\n"
+	 "t.json:3:30: $.capture.l4policy: unknown key 'l4policy'; did you mean 'l4Policy'?\n"},
+	{"{\"capture\": {\"includeOutboundCidrs\": [\"10.0.0.0/33\", 5]}}",
+	 "t.json:1:39: $.capture.includeOutboundCidrs[0]: bad CIDR '10.0.0.0/33': prefix length "
+	 "out of range (0..32); expected e.g. \"10.0.0.0/8\", \"fd00::/64\" or \"*\"\n"
+	 "t.json:1:54: $.capture.includeOutboundCidrs[1]: expected a CIDR string such as "
+	 "\"10.0.0.0/8\" or \"*\", got an integer\n"},
+	{"{\"capture\": []}", "t.json:1:13: $.capture: expected an object, got an array\n"},
+	{"{\"workloads\": [{\"name\": \"a\", \"sidecar\": \"no\",\n"
+	 " \"capture\": {\"includeInboundPorts\": [\"http\"], \"excludeOutboundIPRanges\": []}},\n"
+	 " {\"name\": \"b\", \"sidecar\": false, \"capture\": {}}]}",
+	 "t.json:1:41: $.workloads[0].sidecar: expected true or false, got a string\n"
+	 "t.json:2:38: $.workloads[0].capture.includeInboundPorts[0]: port 'http' is not a number; "
+	 "expected a port 1..65535\n"
+	 "t.json:2:47: $.workloads[0].capture.excludeOutboundIPRanges: unknown key "
+	 "'excludeOutboundIPRanges'; expected one of 'includeInboundPorts', 'excludeInboundPorts', "
+	 "'excludeOutboundPorts', 'includeOutboundCidrs', 'excludeOutboundCidrs'\n"
+	 "t.json:3:45: $.workloads[1].capture: a workload with \"sidecar\": false is never "
+	 "captured; remove 'capture' or the sidecar setting\n"},
+	{"{\"capture\": {\"mode\": \"istio\", \"proxyUid\": null, \"includeOutboundCidrs\": [],\n"
+	 " \"l7Proxy\": false},\n"
+	 " \"workloads\": [{\"name\": \"a\", \"sidecar\": true, \"capture\": "
+	 "{\"includeInboundPorts\": "
+	 "[\"*\"], \"includeOutboundCidrs\": [\"fd00::/8\", \"10.1.0.0/16\"]}}]}",
+	 NULL},
 	/* remaining messages, one case each */
 	{POL("{\"action\": 1, \"rules\": [{\"from\": [], \"to\": [], \"when\": []}]}"),
 	 "t.json:3:23: $.authorizationPolicies[0].spec.action: expected ALLOW, DENY or AUDIT, got "

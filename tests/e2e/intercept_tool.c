@@ -6,7 +6,9 @@
  *
  *   intercept_tool connect HOST PORT
  *       connect(); prints "connected" (exit 0) or the errno name, e.g. "EPERM"
- *       (exit 3 for EPERM, 4 for anything else).
+ *       (exit 3 for EPERM, 4 for anything else). With INTERCEPT_MARK=N in the
+ *       environment the socket gets SO_MARK N first (as a proxy marks its own
+ *       connections; needs CAP_NET_ADMIN).
  *   intercept_tool origdst-server PORT COUNT
  *       listens on 127.0.0.1:PORT and [::1]:PORT, prints "listening", then for
  *       each of COUNT accepted connections reads SO_ORIGINAL_DST (IPv4) or
@@ -73,6 +75,16 @@ static int dial(const char *host, const char *port)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	if (getenv("INTERCEPT_MARK")) {
+		unsigned int mark = (unsigned int)strtoul(getenv("INTERCEPT_MARK"), NULL, 10);
+
+		if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+	}
 	if (connect(fd, (struct sockaddr *)&ss, len)) {
 		int err = -errno;
 

@@ -14,6 +14,7 @@
 #include "shunt_opts.h"
 
 #ifdef SHUNT_HAVE_CONFIG
+#include "capture_cfg.h"
 #include "shunt/config.h"
 #include "shunt/l4.h"
 #include "shunt/policy.h"
@@ -43,52 +44,93 @@ static void test_decide(void)
 		unsigned src, dst, meshed, loop, proxy;
 		unsigned verdict, port, port_flags;
 		int want;
+		unsigned nosidecar, out_skip; /* source without sidecar, dst outside its ranges */
 	} t[] = {
 		/* policy */
-		{"deny at connect", OFF, POL, 3, 1, 1, 0, 0, V_DENY, 80, 0, DENY},
+		{"deny at connect", OFF, POL, 3, 1, 1, 0, 0, V_DENY, 80, 0, DENY, 0, 0},
 		{"deny wins over istio capture", ISTIO, POL | INB, 3, 1, 1, 0, 0, V_DENY, 80, 0,
-		 DENY},
-		{"deny also for the proxy", ISTIO, POL | INB, 2, 1, 1, 0, 1, V_DENY, 80, 0, DENY},
-		{"deny for unknown source", L7, POL | INB, 0, 1, 1, 0, 0, V_DENY, 80, 0, DENY},
-		{"verdict ignored without POLICY", OFF, 0, 3, 1, 1, 0, 0, V_DENY, 80, 0, PASS},
-		{"allow, capture off", OFF, POL, 2, 1, 1, 0, 0, V_ALLOW, 80, 0, PASS},
+		 DENY, 0, 0},
+		{"deny also for the proxy", ISTIO, POL | INB, 2, 1, 1, 0, 1, V_DENY, 80, 0, DENY, 0,
+		 0},
+		{"deny for unknown source", L7, POL | INB, 0, 1, 1, 0, 0, V_DENY, 80, 0, DENY, 0,
+		 0},
+		{"verdict ignored without POLICY", OFF, 0, 3, 1, 1, 0, 0, V_DENY, 80, 0, PASS, 0,
+		 0},
+		{"allow, capture off", OFF, POL, 2, 1, 1, 0, 0, V_ALLOW, 80, 0, PASS, 0, 0},
 		{"L7 verdict, capture off: allowed", OFF, POL | INB, 2, 1, 1, 0, 0, V_L7, 80, 0,
-		 PASS},
+		 PASS, 0, 0},
 		/* never touched */
-		{"loopback", ISTIO, POL | INB, 2, 0, 0, 1, 0, V_DENY, 80, 0, PASS},
+		{"loopback", ISTIO, POL | INB, 2, 0, 0, 1, 0, V_DENY, 80, 0, PASS, 0, 0},
 		{"same workload (sidecar -> own app)", ISTIO, POL | INB, 1, 1, 1, 0, 1, V_DENY, 80,
-		 0, PASS},
-		{"to the outbound port", ISTIO, INB, 2, 1, 1, 0, 0, V_ALLOW, 15001, 0, PASS},
-		{"to the inbound port", ISTIO, INB, 2, 1, 1, 0, 1, V_ALLOW, 15006, 0, PASS},
+		 0, PASS, 0, 0},
+		{"to the outbound port", ISTIO, INB, 2, 1, 1, 0, 0, V_ALLOW, 15001, 0, PASS, 0, 0},
+		{"to the inbound port", ISTIO, INB, 2, 1, 1, 0, 1, V_ALLOW, 15006, 0, PASS, 0, 0},
 		/* l7 mode */
-		{"l7: app, L7 verdict -> outbound", L7, POL | INB, 2, 1, 1, 0, 0, V_L7, 80, 0, OUT},
-		{"l7: app, allow -> direct", L7, POL | INB, 2, 1, 1, 0, 0, V_ALLOW, 80, 0, PASS},
+		{"l7: app, L7 verdict -> outbound", L7, POL | INB, 2, 1, 1, 0, 0, V_L7, 80, 0, OUT,
+		 0, 0},
+		{"l7: app, allow -> direct", L7, POL | INB, 2, 1, 1, 0, 0, V_ALLOW, 80, 0, PASS, 0,
+		 0},
 		{"l7: app to unknown dst -> direct", L7, POL | INB, 2, 0, 0, 0, 0, V_ALLOW, 80, 0,
-		 PASS},
-		{"l7: proxy, L7 verdict -> inbound", L7, POL | INB, 2, 1, 1, 0, 1, V_L7, 80, 0, IN},
-		{"l7: proxy, allow -> direct", L7, POL | INB, 2, 1, 1, 0, 1, V_ALLOW, 80, 0, PASS},
-		{"l7: proxy, inbound capture off", L7, POL, 2, 1, 1, 0, 1, V_L7, 80, 0, PASS},
-		{"l7: proxy, dst without sidecar", L7, POL | INB, 2, 1, 0, 0, 1, V_L7, 80, 0, PASS},
-		{"l7: unmeshed source -> inbound", L7, POL | INB, 0, 1, 1, 0, 0, V_L7, 80, 0, IN},
+		 PASS, 0, 0},
+		{"l7: proxy, L7 verdict -> inbound", L7, POL | INB, 2, 1, 1, 0, 1, V_L7, 80, 0, IN,
+		 0, 0},
+		{"l7: proxy, allow -> direct", L7, POL | INB, 2, 1, 1, 0, 1, V_ALLOW, 80, 0, PASS,
+		 0, 0},
+		{"l7: proxy, inbound capture off", L7, POL, 2, 1, 1, 0, 1, V_L7, 80, 0, PASS, 0, 0},
+		{"l7: proxy, dst without sidecar", L7, POL | INB, 2, 1, 0, 0, 1, V_L7, 80, 0, PASS,
+		 0, 0},
+		{"l7: unmeshed source -> inbound", L7, POL | INB, 0, 1, 1, 0, 0, V_L7, 80, 0, IN, 0,
+		 0},
 		{"l7: excluded port flags do not matter for outbound", L7, POL | INB, 2, 1, 1, 0, 0,
-		 V_L7, 80, NOOUT, OUT},
-		{"l7: inbound-excluded port", L7, POL | INB, 2, 1, 1, 0, 1, V_L7, 80, NOIN, PASS},
+		 V_L7, 80, NOOUT, OUT, 0, 0},
+		{"l7: inbound-excluded port", L7, POL | INB, 2, 1, 1, 0, 1, V_L7, 80, NOIN, PASS, 0,
+		 0},
 		/* istio mode */
-		{"istio: app -> outbound", ISTIO, POL | INB, 2, 1, 1, 0, 0, V_ALLOW, 80, 0, OUT},
+		{"istio: app -> outbound", ISTIO, POL | INB, 2, 1, 1, 0, 0, V_ALLOW, 80, 0, OUT, 0,
+		 0},
 		{"istio: app to unknown dst -> outbound", ISTIO, INB, 2, 0, 0, 0, 0, V_ALLOW, 443,
-		 0, OUT},
+		 0, OUT, 0, 0},
 		{"istio: app, excluded outbound port", ISTIO, INB, 2, 0, 0, 0, 0, V_ALLOW, 8081,
-		 NOOUT, PASS},
+		 NOOUT, PASS, 0, 0},
 		{"istio: proxy -> inbound of meshed dst", ISTIO, INB, 2, 1, 1, 0, 1, V_ALLOW, 80, 0,
-		 IN},
+		 IN, 0, 0},
 		{"istio: proxy to unknown dst -> direct", ISTIO, INB, 2, 0, 0, 0, 1, V_ALLOW, 443,
-		 0, PASS},
+		 0, PASS, 0, 0},
 		{"istio: proxy, excluded inbound port", ISTIO, INB, 2, 1, 1, 0, 1, V_ALLOW, 15020,
-		 NOIN | NOOUT, PASS},
-		{"istio: unmeshed source -> inbound", ISTIO, INB, 0, 1, 1, 0, 0, V_ALLOW, 80, 0,
-		 IN},
+		 NOIN | NOOUT, PASS, 0, 0},
+		{"istio: unmeshed source -> inbound", ISTIO, INB, 0, 1, 1, 0, 0, V_ALLOW, 80, 0, IN,
+		 0, 0},
 		{"istio: unmeshed source, unknown dst", ISTIO, INB, 0, 0, 0, 0, 0, V_ALLOW, 80, 0,
-		 PASS},
+		 PASS, 0, 0},
+		/* "sidecar": false source: connects like a pod without sidecar */
+		{"istio: no-sidecar app -> inbound of meshed dst", ISTIO, INB, 2, 1, 1, 0, 0,
+		 V_ALLOW, 80, 0, IN, 1, 0},
+		{"istio: no-sidecar app, unknown dst", ISTIO, INB, 2, 0, 0, 0, 0, V_ALLOW, 443, 0,
+		 PASS, 1, 0},
+		{"istio: no-sidecar app, dst without sidecar", ISTIO, INB, 2, 1, 0, 0, 0, V_ALLOW,
+		 80, 0, PASS, 1, 0},
+		{"l7: no-sidecar app, L7 verdict -> inbound", L7, POL | INB, 2, 1, 1, 0, 0, V_L7,
+		 80, 0, IN, 1, 0},
+		{"l7: no-sidecar app, denied", L7, POL | INB, 2, 1, 1, 0, 0, V_DENY, 80, 0, DENY, 1,
+		 0},
+		/* outbound ranges: outside include / inside exclude bypasses the own sidecar */
+		{"istio: excluded range, unknown dst", ISTIO, INB, 2, 0, 0, 0, 0, V_ALLOW, 443, 0,
+		 PASS, 0, 1},
+		{"istio: excluded range, meshed dst -> its inbound", ISTIO, INB, 2, 1, 1, 0, 0,
+		 V_ALLOW, 80, 0, IN, 0, 1},
+		{"l7: excluded range, L7 verdict -> dst inbound (policy kept)", L7, POL | INB, 2, 1,
+		 1, 0, 0, V_L7, 80, 0, IN, 0, 1},
+		{"l7: excluded range, allow -> direct", L7, POL | INB, 2, 1, 1, 0, 0, V_ALLOW, 80,
+		 0, PASS, 0, 1},
+		{"istio: excluded range, denied", ISTIO, POL | INB, 2, 1, 1, 0, 0, V_DENY, 80, 0,
+		 DENY, 0, 1},
+		{"istio: in range -> outbound", ISTIO, INB, 2, 0, 0, 0, 0, V_ALLOW, 443, 0, OUT, 0,
+		 0},
+		/* an excluded outbound port of a meshed local dst still reaches its sidecar */
+		{"istio: excluded outbound port, meshed dst -> inbound", ISTIO, INB, 2, 1, 1, 0, 0,
+		 V_ALLOW, 5432, NOOUT, IN, 0, 0},
+		{"istio: excluded both ways", ISTIO, INB, 2, 1, 1, 0, 0, V_ALLOW, 5432,
+		 NOOUT | NOIN, PASS, 0, 0},
 	};
 	size_t i;
 
@@ -109,6 +151,8 @@ static void test_decide(void)
 			.dst_meshed = (__u8)t[i].meshed,
 			.dst_loopback = (__u8)t[i].loop,
 			.is_proxy = (__u8)t[i].proxy,
+			.src_nosidecar = (__u8)t[i].nosidecar,
+			.out_skip = (__u8)t[i].out_skip,
 		};
 		int got = shunt_capture_decide(&cfg, &in);
 
@@ -201,6 +245,259 @@ static void test_opts(void)
 	CHECK(!strcmp(shunt_capture_name(SHUNT_CAPTURE_L7), "l7"), "name");
 	for (i = SHUNT_CNT_CAPTURED_OUT; i < SHUNT_CNT__MAX; i++)
 		CHECK(shunt_counter_name((unsigned)i) != NULL, "counter %zu named", i);
+}
+
+/* Per-workload port flags merged with the global ones (shunt_capture.bpf.h). */
+static void test_port_merge(void)
+{
+	static const struct {
+		__u32 global, src, dst, dflags, want;
+	} t[] = {
+		{0, 0, 0, 0, 0},
+		{NOOUT, 0, 0, 0, NOOUT},
+		{0, NOOUT, 0, 0, NOOUT},
+		/* the source's inbound flags and the destination's outbound flags do not count */
+		{0, NOIN | SHUNT_PORT_IN_INCLUDE, NOOUT, 0, 0},
+		{0, 0, NOIN, SHUNT_IDENT_WPORTS, NOIN},
+		/* includeInboundPorts list: unlisted port -> no inbound capture */
+		{0, 0, 0, SHUNT_IDENT_IN_ONLY, NOIN},
+		{0, 0, SHUNT_PORT_IN_INCLUDE, SHUNT_IDENT_IN_ONLY | SHUNT_IDENT_WPORTS, 0},
+		{NOIN, 0, SHUNT_PORT_IN_INCLUDE, SHUNT_IDENT_IN_ONLY, NOIN}, /* global wins */
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		__u32 got = shunt_port_flags_merge(t[i].global, t[i].src, t[i].dst, t[i].dflags);
+
+		CHECK(got == t[i].want, "port merge %zu: got %#x want %#x", i, got, t[i].want);
+	}
+}
+
+/* Longest-prefix match over closed entries, as the kernel's LPM trie does. */
+static __u32 lpm(const struct shunt_icpt_out_cidr *v, size_t n, __u32 id, const char *addr)
+{
+	struct shunt_cidr_key k;
+	const struct shunt_icpt_out_cidr *best = NULL;
+
+	if (shunt_parse_cidr(addr, &k))
+		return 0xdead;
+	for (size_t i = 0; i < n; i++) {
+		__u32 bits = v[i].key.prefixlen - SHUNT_OUT_CIDR_ID_BITS, b;
+
+		if (v[i].key.identity != id)
+			continue;
+		for (b = 0; b < bits; b++) {
+			__u8 m = (__u8)(0x80u >> (b % 8));
+
+			if ((v[i].key.addr[b / 8] & m) != (k.addr[b / 8] & m))
+				break;
+		}
+		if (b == bits && (!best || v[i].key.prefixlen > best->key.prefixlen))
+			best = &v[i];
+	}
+	return best ? best->flags : 0;
+}
+
+static void test_out_cidrs(void)
+{
+	static const struct {
+		__u32 id;
+		const char *cidr;
+		__u32 flags;
+	} in[] = {
+		{SHUNT_IDENT_ANY, "10.0.0.0/8", SHUNT_CIDR_INCLUDE},
+		{SHUNT_IDENT_ANY, "10.1.0.0/16", SHUNT_CIDR_EXCLUDE},
+		{SHUNT_IDENT_ANY, "10.1.2.0/24", SHUNT_CIDR_INCLUDE}, /* inside the exclude */
+		{SHUNT_IDENT_ANY, "10.0.0.0/8", SHUNT_CIDR_INCLUDE},  /* duplicate */
+		{SHUNT_IDENT_ANY, "fd00::/16", SHUNT_CIDR_INCLUDE},
+		{SHUNT_IDENT_ANY, "fd00:1::/32", SHUNT_CIDR_EXCLUDE},
+		{7, "::/0", SHUNT_CIDR_INCLUDE}, /* workload 7: everything but 10.9/16 */
+		{7, "10.9.0.0/16", SHUNT_CIDR_EXCLUDE},
+	};
+	static const struct {
+		__u32 id;
+		const char *addr;
+		int capture;
+	} q[] = {
+		{SHUNT_IDENT_ANY, "10.2.3.4", 1},
+		{SHUNT_IDENT_ANY, "10.1.9.9", 0},
+		{SHUNT_IDENT_ANY, "10.1.2.3", 0}, /* exclude wins over the longer include */
+		{SHUNT_IDENT_ANY, "11.0.0.1", 0},
+		{SHUNT_IDENT_ANY, "fd00::1", 1},
+		{SHUNT_IDENT_ANY, "fd00:1::1", 0},
+		{SHUNT_IDENT_ANY, "fe80::1", 0},
+		{7, "11.0.0.1", 1},
+		{7, "fd00:1::1", 1},
+		{7, "10.9.1.1", 0},
+		{7, "10.1.2.3", 1},
+		{8, "10.2.3.4", 0}, /* no entries for 8: the agent never looks it up */
+	};
+	struct shunt_icpt_out_cidr v[16];
+	struct shunt_opts o;
+	size_t n = 0, i;
+
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct shunt_cidr_key k;
+
+		CHECK(shunt_parse_cidr(in[i].cidr, &k) == 0, "%s", in[i].cidr);
+		shunt_out_cidr_entry(&v[n++], in[i].id, &k, in[i].flags);
+	}
+	n = shunt_out_cidrs_close(v, n);
+	CHECK(n == sizeof(in) / sizeof(in[0]) - 1, "duplicate merged: %zu", n);
+	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		__u32 f = lpm(v, n, q[i].id, q[i].addr);
+
+		CHECK(shunt_out_cidr_allows(f) == q[i].capture, "%u %s: flags %#x", q[i].id,
+		      q[i].addr, f);
+	}
+	/* global entries from the options: default '*', flags replace it */
+	shunt_opts_init(&o);
+	n = shunt_out_cidrs_global(&o, v);
+	CHECK(n == 1 && v[0].key.prefixlen == SHUNT_OUT_CIDR_ID_BITS &&
+		      v[0].key.identity == SHUNT_IDENT_ANY && v[0].flags == SHUNT_CIDR_INCLUDE,
+	      "default: everything");
+	{
+		char err[128];
+
+		CHECK(parse(&o,
+			    (const char *const[]){"--include-outbound-cidr", "10.0.0.0/8",
+						  "--exclude-outbound-cidr", "10.1.0.0/16",
+						  "--exclude-outbound-cidr", "fd00::/8", NULL},
+			    err, sizeof(err)) == 0,
+		      "%s", err);
+		CHECK(!o.out_include_all && o.n_out_include == 1 && o.n_out_exclude == 2 &&
+			      (o.set & SHUNT_OPT_SET_OUT_INCLUDE),
+		      "flags");
+		n = shunt_out_cidrs_close(v, shunt_out_cidrs_global(&o, v));
+		CHECK(shunt_out_cidr_allows(lpm(v, n, SHUNT_IDENT_ANY, "10.5.0.1")) &&
+			      !shunt_out_cidr_allows(lpm(v, n, SHUNT_IDENT_ANY, "10.1.0.1")) &&
+			      !shunt_out_cidr_allows(lpm(v, n, SHUNT_IDENT_ANY, "192.168.0.1")),
+		      "flag ranges");
+		CHECK(parse(&o, (const char *const[]){"--include-outbound-cidr", "*", NULL}, err,
+			    sizeof(err)) == 0 &&
+			      o.out_include_all,
+		      "'*'");
+		CHECK(parse(&o,
+			    (const char *const[]){"--include-outbound-cidr", "10.0.0.0/33", NULL},
+			    err, sizeof(err)) == -EINVAL,
+		      "bad prefix");
+	}
+}
+
+/* The config's capture section and per-workload fields -> options and tables. */
+static void test_capture_config(void)
+{
+#ifdef SHUNT_HAVE_CONFIG
+	static const char *json =
+		"{\"capture\": {\"mode\": \"istio\", \"proxyUid\": null, \"proxyMark\": 7, "
+		" \"outboundPort\": 16001, \"inboundCapture\": false, \"l7Proxy\": false, "
+		" \"excludeOutboundPorts\": [5432], \"includeOutboundCidrs\": [\"10.0.0.0/8\"], "
+		" \"excludeOutboundCidrs\": [\"10.96.0.0/12\"], \"proxyCgroups\": [\"/sys/x\"]},"
+		" \"workloads\": ["
+		"  {\"name\": \"plain\", \"addresses\": [\"10.0.0.1\"]},"
+		"  {\"name\": \"nosc\", \"sidecar\": false, \"addresses\": [\"10.0.0.2\"]},"
+		"  {\"name\": \"annot\", \"sidecar\": true, \"addresses\": [\"10.0.0.3\"], "
+		"   \"capture\": {\"includeInboundPorts\": [80, 8080], \"excludeInboundPorts\": "
+		"[9000], \"excludeOutboundPorts\": [3306], \"excludeOutboundCidrs\": "
+		"[\"10.5.0.0/16\"]}}]}";
+	struct shunt_diags d = {0};
+	struct shunt_config *c = NULL;
+	struct shunt_icpt_tables t = {0};
+	struct shunt_icpt_cg cg[3];
+	struct shunt_icpt_addr addr[3];
+	struct shunt_opts o;
+	char err[160];
+	size_t i;
+	__u32 id_annot = shunt_identity_of(2);
+
+	if (shunt_config_load_string(json, "cap.json", &c, &d)) {
+		shunt_diags_print(&d, stderr);
+		CHECK(0, "config");
+		goto cleanup;
+	}
+	/* the file alone */
+	CHECK(parse(&o, (const char *const[]){NULL}, err, sizeof(err)) == 0, "%s", err);
+	CHECK(shunt_capture_apply_config(&o, &c->capture, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.capture == SHUNT_CAPTURE_ISTIO && o.proxy_uid == SHUNT_UID_NONE &&
+		      o.proxy_mark == 7 && o.outbound_port == 16001 && o.inbound_port == 15006 &&
+		      !o.inbound_capture && o.no_l7_proxy && o.l4_policy,
+	      "file values");
+	CHECK(o.n_excl_out == 1 && o.excl_out[0] == 5432 && !o.out_include_all &&
+		      o.n_out_include == 1 && o.n_out_exclude == 1 && o.n_proxy_cgroups == 1 &&
+		      !strcmp(o.out_include[0].text, "10.0.0.0/8"),
+	      "file lists");
+	/* flags win; list flags add */
+	CHECK(parse(&o,
+		    (const char *const[]){"--capture", "l7", "--proxy-uid", "1000",
+					  "--outbound-port", "15001", "--inbound-capture", "on",
+					  "--exclude-outbound-port", "22",
+					  "--include-outbound-cidr", "*", NULL},
+		    err, sizeof(err)) == 0,
+	      "%s", err);
+	CHECK(shunt_capture_apply_config(&o, &c->capture, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.capture == SHUNT_CAPTURE_L7 && o.proxy_uid == 1000 && o.proxy_mark == 7 &&
+		      o.outbound_port == 15001 && o.inbound_capture && o.out_include_all &&
+		      o.n_excl_out == 2,
+	      "precedence");
+	/* a flag port clashing with the file's */
+	CHECK(parse(&o, (const char *const[]){"--inbound-port", "16001", NULL}, err, sizeof(err)) ==
+		      0,
+	      "%s", err);
+	CHECK(shunt_capture_apply_config(&o, &c->capture, err, sizeof(err)) == -EINVAL,
+	      "same ports");
+
+	/* tables: identities as shuntd's build_tables makes them */
+	CHECK(parse(&o, (const char *const[]){NULL}, err, sizeof(err)) == 0, "%s", err);
+	CHECK(shunt_capture_apply_config(&o, &c->capture, err, sizeof(err)) == 0, "%s", err);
+	for (i = 0; i < 3; i++) {
+		struct shunt_ident v = {shunt_identity_of((int)i),
+					SHUNT_IDENT_HAS | SHUNT_IDENT_MESHED};
+
+		cg[i] = (struct shunt_icpt_cg){100 + i, v};
+		addr[i].v = v;
+		CHECK(shunt_parse_cidr(i == 0	? "10.0.0.1"
+				       : i == 1 ? "10.0.0.2"
+						: "10.0.0.3",
+				       &addr[i].key) == 0,
+		      "addr");
+	}
+	t.cg = cg;
+	t.n_cg = 3;
+	t.addr = addr;
+	t.n_addr = 3;
+	CHECK(shunt_capture_tables(c, &o, &t) == 0, "tables");
+	CHECK(cg[0].v.flags == (SHUNT_IDENT_HAS | SHUNT_IDENT_MESHED) &&
+		      addr[0].v.flags == (SHUNT_IDENT_HAS | SHUNT_IDENT_MESHED),
+	      "plain workload unchanged: %#x", cg[0].v.flags);
+	CHECK((cg[1].v.flags & SHUNT_IDENT_NOSIDECAR) && !(addr[1].v.flags & SHUNT_IDENT_MESHED),
+	      "no sidecar: %#x %#x", cg[1].v.flags, addr[1].v.flags);
+	CHECK((cg[2].v.flags & (SHUNT_IDENT_WPORTS | SHUNT_IDENT_OWN_CIDRS)) ==
+			      (SHUNT_IDENT_WPORTS | SHUNT_IDENT_OWN_CIDRS) &&
+		      (addr[2].v.flags & (SHUNT_IDENT_WPORTS | SHUNT_IDENT_IN_ONLY)) ==
+			      (SHUNT_IDENT_WPORTS | SHUNT_IDENT_IN_ONLY) &&
+		      (addr[2].v.flags & SHUNT_IDENT_MESHED),
+	      "annotated: %#x %#x", cg[2].v.flags, addr[2].v.flags);
+	CHECK(t.n_wport == 4, "wports %zu", t.n_wport);
+	for (i = 0; i < t.n_wport; i++) {
+		__u32 want = t.wport[i].key.port == 3306   ? SHUNT_PORT_NO_OUTBOUND
+			     : t.wport[i].key.port == 9000 ? SHUNT_PORT_NO_INBOUND
+							   : SHUNT_PORT_IN_INCLUDE;
+
+		CHECK(t.wport[i].key.identity == id_annot && t.wport[i].flags == want,
+		      "wport %u: %#x", t.wport[i].key.port, t.wport[i].flags);
+	}
+	/* own exclude replaces the global exclude; include stays the global 10/8 */
+	CHECK(t.n_out_cidr == 2, "own ranges %zu", t.n_out_cidr);
+	CHECK(shunt_out_cidr_allows(lpm(t.out_cidr, t.n_out_cidr, id_annot, "10.96.0.1")) &&
+		      !shunt_out_cidr_allows(lpm(t.out_cidr, t.n_out_cidr, id_annot, "10.5.0.1")) &&
+		      !shunt_out_cidr_allows(lpm(t.out_cidr, t.n_out_cidr, id_annot, "11.0.0.1")),
+	      "own ranges");
+	shunt_capture_tables_free(&t);
+cleanup:
+	shunt_config_free(c);
+	shunt_diags_free(&d);
+#else
+	printf("capture config: skipped (built without config/)\n");
+#endif
 }
 
 /* The BPF lookup (shunt_capture.bpf.h) over a table emulating the hash map. */
@@ -324,5 +621,8 @@ int main(void)
 	test_decide();
 	test_opts();
 	test_l4_order();
+	test_port_merge();
+	test_out_cidrs();
+	test_capture_config();
 	return check_done("intercept_unit_test");
 }

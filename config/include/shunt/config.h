@@ -59,7 +59,40 @@ struct shunt_strlist {
 	size_t n;
 };
 
+/* A list field that is absent and one that is empty mean the same (as in
+ * Istio's protobuf): n == 0 means "not present". */
+struct shunt_cidrlist {
+	struct shunt_cidr *v;
+	size_t n;
+};
+
+struct shunt_portlist {
+	uint16_t *v;
+	size_t n;
+};
+
 /* ---- workloads ---- */
+
+/* A list that may be absent (inherit), "*" (everything), or explicit
+ * (possibly empty = nothing). */
+enum shunt_sel {
+	SHUNT_SEL_UNSET = 0, /* absent: the global setting applies */
+	SHUNT_SEL_ALL = 1,   /* ["*"] */
+	SHUNT_SEL_LIST = 2,  /* only the listed entries ([] = none) */
+};
+
+/* workloads[].capture: Istio's per-pod annotations
+ * traffic.sidecar.istio.io/{includeInboundPorts, excludeInboundPorts,
+ * excludeOutboundPorts, includeOutboundIPRanges, excludeOutboundIPRanges}. */
+struct shunt_workload_capture {
+	enum shunt_sel include_inbound; /* includeInboundPorts */
+	struct shunt_portlist include_inbound_ports;
+	struct shunt_portlist exclude_inbound_ports;  /* excludeInboundPorts */
+	struct shunt_portlist exclude_outbound_ports; /* excludeOutboundPorts */
+	enum shunt_sel include_outbound;	      /* includeOutboundCidrs */
+	struct shunt_cidrlist include_outbound_cidrs;
+	struct shunt_cidrlist exclude_outbound_cidrs; /* excludeOutboundCidrs */
+};
 
 struct shunt_workload {
 	char *name;
@@ -71,7 +104,32 @@ struct shunt_workload {
 	struct shunt_cidr *addresses; /* single addresses are /32 or /128 */
 	size_t n_addresses;
 	struct shunt_strlist cgroups;
+	int sidecar; /* "sidecar": -1 unset (meshed, as before), 0 no sidecar, 1 sidecar */
+	struct shunt_workload_capture capture; /* "capture" (all unset when absent) */
 };
+
+#define SHUNT_ISTIO_ANNOTATION_PREFIX "traffic.sidecar.istio.io/"
+
+/*
+ * A pod's Istio capture annotations (keys[i] = values[i], full keys such as
+ * "traffic.sidecar.istio.io/excludeOutboundPorts"; other keys are skipped)
+ * into *out, with Istio's value syntax (see config/src/annotations.c):
+ * includeInboundPorts ("*" | ports | "" = none), excludeInboundPorts,
+ * excludeOutboundPorts (ports), includeOutboundIPRanges ("*" | CIDRs | "" =
+ * none), excludeOutboundIPRanges (CIDRs). Absent annotations stay unset.
+ * includeOutboundPorts, excludeInterfaces, kubevirtInterfaces and unknown
+ * traffic.sidecar.istio.io keys: a diagnostic starting "warning:", ignored.
+ * A bad value: one diagnostic per problem (file = who, e.g. "pod ns/name";
+ * path = $.annotations["<key>"]), *out all unset (the global settings
+ * apply), -EINVAL. -ENOMEM likewise. Free *out with
+ * shunt_workload_capture_free().
+ */
+int shunt_workload_capture_from_annotations(struct shunt_workload_capture *out,
+					    const char *const keys[], const char *const values[],
+					    size_t n, const char *who, struct shunt_diags *d);
+void shunt_workload_capture_free(struct shunt_workload_capture *c);
+/* Does c set anything (an explicit capture block)? */
+bool shunt_workload_capture_set(const struct shunt_workload_capture *c);
 
 /* ---- authorization policies (Istio AuthorizationPolicy model) ---- */
 
@@ -79,18 +137,6 @@ enum shunt_policy_action {
 	SHUNT_ACTION_ALLOW = 0,
 	SHUNT_ACTION_DENY = 1,
 	SHUNT_ACTION_AUDIT = 2,
-};
-
-/* A list field that is absent and one that is empty mean the same (as in
- * Istio's protobuf): n == 0 means "not present". */
-struct shunt_cidrlist {
-	struct shunt_cidr *v;
-	size_t n;
-};
-
-struct shunt_portlist {
-	uint16_t *v;
-	size_t n;
 };
 
 struct shunt_source {
@@ -185,6 +231,41 @@ struct shunt_accelerate_config {
 	struct shunt_cidrlist include_cidrs, exclude_cidrs;
 };
 
+/* ---- interception (shuntd's connect4/6 + getsockopt hooks) ---- */
+
+/* Same numbers as enum shunt_capture_mode of bpf/shunt_bpf.h. */
+enum shunt_cfg_capture_mode {
+	SHUNT_CFG_CAPTURE_OFF = 0,
+	SHUNT_CFG_CAPTURE_L7 = 1,
+	SHUNT_CFG_CAPTURE_ISTIO = 2,
+};
+
+#define SHUNT_CFG_PROXY_UID_NONE (-1)
+
+/* "capture". Every field records whether the file set it (has_*), so that
+ * shuntd's flags can override it field by field. Defaults: mode off,
+ * proxyUid 1337, proxyMark 0, outboundPort 15001, inboundPort 15006,
+ * inboundCapture true, includeOutboundCidrs ["*"], l4Policy true,
+ * l7Proxy true. "mode": "istio" also excludes Istio's own ports. */
+struct shunt_capture_config {
+	bool present; /* the section exists */
+	enum shunt_cfg_capture_mode mode;
+	bool has_mode;
+	int64_t proxy_uid; /* SHUNT_CFG_PROXY_UID_NONE for null */
+	bool has_proxy_uid;
+	uint32_t proxy_mark;
+	bool has_proxy_mark;
+	struct shunt_strlist proxy_cgroups;
+	uint16_t outbound_port, inbound_port;
+	bool has_outbound_port, has_inbound_port;
+	bool inbound_capture, has_inbound_capture;
+	struct shunt_portlist exclude_outbound_ports, exclude_inbound_ports;
+	enum shunt_sel include_outbound; /* UNSET when absent = ALL */
+	struct shunt_cidrlist include_outbound_cidrs, exclude_outbound_cidrs;
+	bool l4_policy, has_l4_policy;
+	bool l7_proxy, has_l7_proxy;
+};
+
 /* ---- options ---- */
 
 struct shunt_options {
@@ -204,12 +285,19 @@ struct shunt_config {
 	size_t n_policies;
 	struct shunt_proxy_config proxy;
 	struct shunt_accelerate_config accelerate;
+	struct shunt_capture_config capture;
 	struct shunt_options options;
 };
 
 /* Parse + validate. On any problem: -EINVAL, *out = NULL, d filled (one entry
- * per problem). -ENOMEM/-ENOENT/-EACCES as usual (also with a diagnostic). */
+ * per problem). -ENOMEM/-ENOENT/-EACCES as usual (also with a diagnostic).
+ * A file writable by others (mode checked on the opened file, i.e. after
+ * symlinks, as Kubernetes ConfigMap mounts are) is refused with -EPERM and
+ * "FILE:0:0: $: writable by others (mode 0666); refusing it (chmod o-w)".
+ * Group-writable files are accepted (see README "Configuration"). */
 int shunt_config_load_file(const char *path, struct shunt_config **out, struct shunt_diags *d);
+/* The mode rule of shunt_config_load_file (pure): 0 or -EPERM + diagnostic. */
+int shunt_config_check_mode(const char *path, unsigned int mode, struct shunt_diags *d);
 int shunt_config_load_string(const char *json, const char *name, struct shunt_config **out,
 			     struct shunt_diags *d);
 void shunt_config_free(struct shunt_config *c);

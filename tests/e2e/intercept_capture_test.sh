@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# e2e: the config's "capture" section and per-workload capture settings, the
+# proxy recognised by SO_MARK, and the IPv6 two-sidecar path. Runs inside
+# tests/harness/with-pods.sh --pod 1:app1 --pod 1:app2 --pod 1:app3.
+#   intercept_capture_test.sh BUILD_DIR INTERCEPT_TOOL
+# Part 1 (no sidecar; an unmodified SO_ORIGINAL_DST reader stands in for app2's
+# outbound listener, nginx on app1:15006 for app1's inbound listener): mode
+# "istio" from the config alone, includeOutboundCidrs / excludeOutboundCidrs
+# (exclude wins), app2's excludeOutboundPorts, app1's includeInboundPorts,
+# app3 with "sidecar": false, proxyMark overridden by --proxy-mark.
+# Part 2: app2 -> app1 over IPv6 through both shunt-proxy sidecars: 200 and
+# 403, every leg accelerated.
+set -euo pipefail
+B=$1
+TOOL=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=intercept_lib.sh
+. "$HERE/intercept_lib.sh"
+
+require_cmds jq nginx curl setpriv
+
+T=$(mktemp -d)
+chmod 755 "$T"
+PIN=$SHUNT_PIN_DIR/shunt
+PIDS=()
+SHUNTD_PID=
+FAILED=0
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+	exec 6>&- 7<&- 2>/dev/null || true
+	[ -z "$SHUNTD_PID" ] || kill -TERM "$SHUNTD_PID" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ "$FAILED" != 0 ]; then
+		for f in "$T"/*.log; do
+			echo "---- $f" >&2
+			tail -n 30 "$f" >&2
+		done
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+check() { # check DESC EXPECTED ACTUAL
+	if [ "$2" == "$3" ]; then
+		echo "ok: $1"
+	else
+		echo "FAIL: $1: expected '$2', got '$3'" >&2
+		FAILED=1
+	fi
+}
+check_ge() { # check_ge DESC MIN ACTUAL
+	if [ "$3" -ge "$2" ]; then
+		echo "ok: $1 ($3 >= $2)"
+	else
+		echo "FAIL: $1: expected >= $2, got $3" >&2
+		FAILED=1
+	fi
+}
+OUT0=0
+IN0=0
+mark_counters() {
+	OUT0=$(counter captured_outbound)
+	IN0=$(counter captured_inbound)
+}
+# captured POD [ENV=V] HOST PORT: connect, then "<result> out=<n> in=<n>" (captures it caused)
+captured() {
+	local pod=$1 r
+	shift
+	mark_counters
+	r=$("$SHUNT_POD_EXEC" "$pod" env "$@" || true)
+	echo "$r out=$(($(counter captured_outbound) - OUT0)) in=$(($(counter captured_inbound) - IN0))"
+}
+
+A1=$SHUNT_POD_APP1_IP
+A16=$SHUNT_POD_APP1_IP6
+A3=$SHUNT_POD_APP3_IP
+A36=$SHUNT_POD_APP3_IP6
+NET24=${A1%.*}.0/24
+
+echo "== servers: app1 nginx on $A1:80, :8080, :15006 (inbound stand-in), [$A16]:80; app3 on :80"
+start_nginx app1 "$A1:80" "$A1:8080" "$A1:$ISTIO_IN" "[$A16]:80"
+start_nginx app3 "$A3:80" "[$A36]:80"
+
+echo "== part 1: shuntd with the capture settings in the config only (+ --proxy-mark 77)"
+{
+	printf '{"workloads": [\n  %s,\n  %s,\n  %s],\n' \
+		"$(workload_json app1 "$A1" "$A16" "$SHUNT_POD_APP1_CGROUP")" \
+		"$(workload_json app2 "$SHUNT_POD_APP2_IP" "$SHUNT_POD_APP2_IP6" "$SHUNT_POD_APP2_CGROUP")" \
+		"$(workload_json app3 "$A3" "$A36" "$SHUNT_POD_APP3_CGROUP")"
+	printf ' "capture": {"mode": "istio", "proxyMark": 66,\n'
+	printf '   "includeOutboundCidrs": ["%s", "%s/128"], "excludeOutboundCidrs": ["%s/32"]}}\n' \
+		"$NET24" "$A16" "$A3"
+} >"$T/raw.json"
+jq '.workloads |= map(
+      if .name == "app1" then .capture = {"includeInboundPorts": [80]}
+      elif .name == "app2" then .capture = {"excludeOutboundPorts": [8080]}
+      elif .name == "app3" then .sidecar = false else . end)' "$T/raw.json" >"$T/node.json"
+chmod 644 "$T/node.json"
+"$B/sockmap/shuntctl" validate "$T/node.json" >"$T/validate.log"
+start_shuntd --config "$T/node.json" --proxy-mark 77
+check "capture mode from the config" "true istio 77" \
+	"$("$B/sockmap/shuntctl" --pin-dir "$PIN" status --json |
+		jq -r '.interception | "\(.attached) \(.capture) \(.proxy_mark)"')"
+
+mkfifo "$T/od.out"
+as_proxy app2 "$TOOL" origdst-server "$ISTIO_OUT" 4 >"$T/od.out" 2>>"$T/od.log" &
+PIDS+=($!)
+exec 7<"$T/od.out"
+read -r line <&7
+check "app2's outbound stand-in up" listening "$line"
+
+check "app2 -> $A1:80 (in $NET24): to app2's outbound listener" "connected out=1 in=0" \
+	"$(captured app2 "$TOOL" connect "$A1" 80)"
+read -r line <&7
+check "  original destination" "orig $A1:80" "$line"
+check "app2 -> [$A16]:80 (in $A16/128)" "connected out=1 in=0" \
+	"$(captured app2 "$TOOL" connect "$A16" 80)"
+read -r line <&7
+check "  original destination" "orig [$A16]:80" "$line"
+check "app2 -> $A3:80 (excluded, exclude wins over $NET24): not captured" \
+	"connected out=0 in=0" "$(captured app2 "$TOOL" connect "$A3" 80)"
+check "app2 -> [$A36]:80 (outside the include ranges): not captured" "connected out=0 in=0" \
+	"$(captured app2 "$TOOL" connect "$A36" 80)"
+check "app2 -> $A1:8080 (app2 excludeOutboundPorts, app1 includeInboundPorts [80])" \
+	"connected out=0 in=0" "$(captured app2 "$TOOL" connect "$A1" 8080)"
+check "app3 (sidecar: false) -> $A1:80: not outbound, app1's inbound listener" \
+	"app1 /x out=0 in=1" "$(captured app3 curl -s "http://$A1/x")"
+check "app3 (sidecar: false) -> $A1:8080: not captured" "connected out=0 in=0" \
+	"$(captured app3 "$TOOL" connect "$A1" 8080)"
+check "app2 with SO_MARK 77 (--proxy-mark) is the proxy: inbound only" \
+	"connected out=0 in=1" "$(captured app2 INTERCEPT_MARK=77 "$TOOL" connect "$A1" 80)"
+check "app2 with SO_MARK 66 (the config's proxyMark, overridden by the flag)" \
+	"connected out=1 in=0" "$(captured app2 INTERCEPT_MARK=66 "$TOOL" connect "$A1" 80)"
+read -r line <&7
+check "  original destination" "orig $A1:80" "$line"
+
+echo "== SIGHUP re-applies the config: now $A1/32 is excluded instead of $A3/32"
+jq --arg x "$A1/32" '.capture.excludeOutboundCidrs = [$x]' "$T/node.json" >"$T/node2.json"
+cat "$T/node2.json" >"$T/node.json"
+exec 9<>"$T/shuntd.events"
+kill -HUP "$SHUNTD_PID"
+read -r line <&9
+exec 9<&-
+echo "$line"
+check "app2 -> $A3:80 after reload: captured" "connected out=1 in=0" \
+	"$(captured app2 "$TOOL" connect "$A3" 80)"
+read -r line <&7
+check "  original destination" "orig $A3:80" "$line"
+check "app2 -> $A1:80 after reload: excluded, app1's inbound listener" "connected out=0 in=1" \
+	"$(captured app2 "$TOOL" connect "$A1" 80)"
+exec 7<&-
+stop_shuntd
+SHUNTD_PID=
+
+echo "== part 2: app2 -> [$A16]:80 through both sidecars over IPv6"
+write_config "$T/node6.json" ""
+start_shuntd --config "$T/node6.json" --capture istio
+for p in app1 app2; do
+	up=${p^^}
+	ip6=$(eval echo "\${SHUNT_POD_${up}_IP6}")
+	write_config "$T/raw-$p.json" "$p" proxy
+	jq --arg o "[::1]:$ISTIO_OUT" --arg i "[$ip6]:$ISTIO_IN" '.proxy.listeners = [
+	     {"name": "outbound", "address": $o, "upstream": "original-dst"},
+	     {"name": "inbound", "address": $i, "upstream": "original-dst"}]' \
+		"$T/raw-$p.json" >"$T/sidecar6-$p.json"
+	chmod 644 "$T/sidecar6-$p.json"
+	start_logged "sidecar6-$p" "listening:" as_proxy "$p" \
+		"$B/proxy/shunt-proxy" --config "$T/sidecar6-$p.json" --log-level info
+done
+mark_counters
+mkfifo "$T/s.in" "$T/s.out"
+"$SHUNT_POD_EXEC" app2 "$TOOL" session "$A16" 80 <"$T/s.in" >"$T/s.out" 2>>"$T/session.log" &
+SESSION=$!
+PIDS+=("$SESSION")
+exec 6>"$T/s.in"
+exec 7<"$T/s.out"
+echo "GET /public/x" >&6
+read -r line <&7
+check "app2 GET [$A16]/public/x" "200 app1 /public/x" "$line"
+echo "GET /restricted" >&6
+read -r line <&7
+check "app2 GET [$A16]/restricted (L7 deny in app1's sidecar)" 403 "${line%% *}"
+check "outbound + inbound capture over IPv6" "1 1" \
+	"$(($(counter captured_outbound) - OUT0)) $(($(counter captured_inbound) - IN0))"
+"$B/sockmap/shuntctl" --pin-dir "$PIN" conns --json >"$T/conns.json"
+"$B/sockmap/shuntctl" --pin-dir "$PIN" conns >>"$T/conns.log"
+leg() { # leg SERVER_ENDPOINT: "<client msgs> <server msgs> <states>"
+	jq -r --arg s "$1" '
+	  [.[] | select(.remote == $s and .side == "client")] as $c |
+	  [.[] | select(.local == $s and .side == "server")] as $v |
+	  "\([$c[].msgs_redirected] | max // 0) \([$v[].msgs_redirected] | max // 0) \(([$c[].state] + [$v[].state]) | unique | join(","))"' \
+		"$T/conns.json"
+}
+for ep in "[::1]:$ISTIO_OUT" "[$A16]:$ISTIO_IN" "[$A16]:80"; do
+	read -r cm sm st <<<"$(leg "$ep")"
+	check "leg to $ep redirecting on both ends" redirect "$st"
+	check_ge "leg to $ep: client messages redirected" 1 "$cm"
+	check_ge "leg to $ep: server messages redirected" 1 "$sm"
+done
+exec 6>&-
+exec 7<&-
+wait "$SESSION" || { echo "FAIL: session exited with an error" >&2; FAILED=1; }
+stop_shuntd
+SHUNTD_PID=
+
+[ "$FAILED" = 0 ] && echo "e2e_intercept_capture: all checks passed" || echo "e2e_intercept_capture: FAILED" >&2
+exit "$FAILED"
