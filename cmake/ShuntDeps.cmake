@@ -18,6 +18,8 @@ shunt_require_pkg(LIBELF libelf libelf-dev)
 shunt_require_pkg(ZLIB zlib zlib1g-dev)
 shunt_require_pkg(LIBUV libuv libuv1-dev)
 shunt_require_pkg(JANSSON jansson libjansson-dev)
+# shunt-cni asks the Kubernetes API server for the pod (TLS verified by OpenSSL).
+shunt_require_pkg(LIBCURL libcurl libcurl4-openssl-dev)
 
 find_program(SHUNT_CLANG NAMES clang clang-14)
 if(NOT SHUNT_CLANG)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* shunt-cni pure logic (see cni_plugin.h). */
 #include "cni_plugin.h"
+#include "k8s_api.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,6 +73,40 @@ static int copy_str(json_t *doc, const char *key, char *dst, size_t n, bool requ
 	return 0;
 }
 
+static int get_policy(json_t *d, const char *key, enum cni_fail_policy *out, struct cni_error *e)
+{
+	json_t *v = json_object_get(d, key);
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+	if (!v)
+		return 0;
+	if (!strcmp(s, "ignore")) {
+		*out = CNI_FAIL_IGNORE;
+	} else if (!strcmp(s, "fail")) {
+		*out = CNI_FAIL_FAIL;
+	} else {
+		cni_seterr(e, CNI_ERR_INVALID_CONFIG, NULL, "'%s' must be \"ignore\" or \"fail\"",
+			   key);
+		return -1;
+	}
+	return 0;
+}
+
+static int get_ms(json_t *d, const char *key, int *out, struct cni_error *e)
+{
+	json_t *v = json_object_get(d, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 60000) {
+		cni_seterr(e, CNI_ERR_INVALID_CONFIG, NULL, "'%s' must be an integer in 1..60000",
+			   key);
+		return -1;
+	}
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
 int cni_parse_conf(const char *text, size_t len, json_t **doc, struct cni_conf *conf,
 		   struct cni_error *e)
 {
@@ -81,6 +116,8 @@ int cni_parse_conf(const char *text, size_t len, json_t **doc, struct cni_conf *
 	memset(conf, 0, sizeof(*conf));
 	strcpy(conf->socket, SHUNT_REG_DEFAULT_SOCKET);
 	conf->timeout_ms = SHUNT_REG_IO_TIMEOUT_MS;
+	conf->api_timeout_ms = K8S_API_DEFAULT_TIMEOUT_MS;
+	conf->api_failure = CNI_FAIL_FAIL;
 	*doc = NULL;
 	d = json_loadb(text, len, 0, &jerr);
 	if (!d || !json_is_object(d)) {
@@ -104,29 +141,16 @@ int cni_parse_conf(const char *text, size_t len, json_t **doc, struct cni_conf *
 		cni_seterr(e, CNI_ERR_INVALID_CONFIG, NULL, "'socket' must be an absolute path");
 		return -1;
 	}
-	v = json_object_get(d, "failPolicy");
-	if (v) {
-		const char *s = json_is_string(v) ? json_string_value(v) : "";
-
-		if (!strcmp(s, "ignore")) {
-			conf->fail_policy = CNI_FAIL_IGNORE;
-		} else if (!strcmp(s, "fail")) {
-			conf->fail_policy = CNI_FAIL_FAIL;
-		} else {
-			cni_seterr(e, CNI_ERR_INVALID_CONFIG, NULL,
-				   "'failPolicy' must be \"ignore\" or \"fail\"");
-			return -1;
-		}
-	}
-	v = json_object_get(d, "timeoutMs");
-	if (v) {
-		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-		    json_integer_value(v) > 60000) {
-			cni_seterr(e, CNI_ERR_INVALID_CONFIG, NULL,
-				   "'timeoutMs' must be an integer in 1..60000");
-			return -1;
-		}
-		conf->timeout_ms = (int)json_integer_value(v);
+	if (get_policy(d, "failPolicy", &conf->fail_policy, e) ||
+	    get_policy(d, "apiFailure", &conf->api_failure, e) ||
+	    get_ms(d, "timeoutMs", &conf->timeout_ms, e) ||
+	    get_ms(d, "apiTimeoutMs", &conf->api_timeout_ms, e) ||
+	    copy_str(d, "kubeconfig", conf->kubeconfig, sizeof(conf->kubeconfig), false, e))
+		return -1;
+	if (json_object_get(d, "kubeconfig") && conf->kubeconfig[0] != '/') {
+		cni_seterr(e, CNI_ERR_INVALID_CONFIG, NULL,
+			   "'kubeconfig' must be an absolute path");
+		return -1;
 	}
 	v = json_object_get(d, "prevResult");
 	if (v && !json_is_object(v)) {

@@ -35,7 +35,8 @@ enum cni_command {
 	CNI_CMD_GC,	/* spec 1.1 */
 };
 
-/* What to do when shuntd cannot be reached on ADD/CHECK. */
+/* What to do when shuntd cannot be reached on ADD/CHECK ("failPolicy"), or when
+ * the pod's identity cannot be read from the API server on ADD ("apiFailure"). */
 enum cni_fail_policy { CNI_FAIL_IGNORE, CNI_FAIL_FAIL };
 
 struct cni_error {
@@ -50,7 +51,11 @@ struct cni_conf {
 	char socket[108];
 	enum cni_fail_policy fail_policy;
 	int timeout_ms;
-	json_t *prev_result; /* borrowed from the parsed document; NULL if absent */
+	/* Identity from the Kubernetes API (optional; "" = none, as before). */
+	char kubeconfig[4096];
+	int api_timeout_ms;		  /* "apiTimeoutMs", total per lookup */
+	enum cni_fail_policy api_failure; /* "apiFailure", default fail */
+	json_t *prev_result;		  /* borrowed from the parsed document; NULL if absent */
 };
 
 #define CNI_SUPPORTED_VERSIONS "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"

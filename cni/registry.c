@@ -113,13 +113,215 @@ static int canon_ip(const char *in, char *out, size_t n)
 	return -EINVAL;
 }
 
+void shunt_reg_pod_init(struct shunt_reg_pod *pod)
+{
+	memset(pod, 0, sizeof(*pod));
+	pod->sidecar = -1;
+}
+
+const char *shunt_reg_pod_label(const struct shunt_reg_pod *pod, const char *key)
+{
+	for (unsigned i = 0; i < pod->n_labels; i++) {
+		if (!strcmp(pod->labels[i].key, key))
+			return pod->labels[i].value;
+	}
+	return NULL;
+}
+
+const char *shunt_reg_pod_annotation(const struct shunt_reg_pod *pod, const char *key)
+{
+	for (unsigned i = 0; i < pod->n_annotations; i++) {
+		if (!strcmp(pod->annotations[i].key, key))
+			return pod->annotations[i].value;
+	}
+	return NULL;
+}
+
+static bool is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* A Kubernetes "qualified name" part / label value: [A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?,
+ * at most max chars (empty allowed when allow_empty). */
+static bool k8s_name_ok(const char *s, size_t len, size_t max, bool allow_empty)
+{
+	if (len == 0)
+		return allow_empty;
+	if (len > max || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+			return false;
+	}
+	return true;
+}
+
+/* A DNS subdomain (label key prefix): lower case alphanumerics, '-' and '.', <= 253. */
+static bool dns_subdomain_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > 253 || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if ((s[i] >= 'A' && s[i] <= 'Z') || (!is_alnum(s[i]) && s[i] != '-' && s[i] != '.'))
+			return false;
+	}
+	return true;
+}
+
+bool shunt_reg_label_key_ok(const char *key)
+{
+	const char *slash = strchr(key, '/');
+
+	if (!slash)
+		return k8s_name_ok(key, strlen(key), 63, false);
+	return dns_subdomain_ok(key, (size_t)(slash - key)) &&
+	       k8s_name_ok(slash + 1, strlen(slash + 1), 63, false);
+}
+
+bool shunt_reg_label_value_ok(const char *value)
+{
+	return k8s_name_ok(value, strlen(value), 63, true);
+}
+
+bool shunt_reg_annotation_key_ok(const char *key)
+{
+	size_t plen = strlen(SHUNT_REG_ANNOTATION_PREFIX);
+
+	return !strncmp(key, SHUNT_REG_ANNOTATION_PREFIX, plen) &&
+	       k8s_name_ok(key + plen, strlen(key + plen), 63, false);
+}
+
+bool shunt_reg_annotation_value_ok(const char *value)
+{
+	size_t len = strlen(value);
+
+	if (len >= sizeof(((struct shunt_reg_pod *)0)->annotations[0].value))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+int shunt_reg_pod_set_label(struct shunt_reg_pod *pod, const char *key, const char *value)
+{
+	unsigned i;
+
+	if (!shunt_reg_label_key_ok(key) || !shunt_reg_label_value_ok(value))
+		return -EINVAL;
+	for (i = 0; i < pod->n_labels && strcmp(pod->labels[i].key, key) < 0; i++)
+		;
+	if (i < pod->n_labels && !strcmp(pod->labels[i].key, key)) {
+		memset(pod->labels[i].value, 0, sizeof(pod->labels[i].value));
+		strcpy(pod->labels[i].value, value);
+		return 0;
+	}
+	if (pod->n_labels == SHUNT_REG_MAX_LABELS)
+		return -E2BIG;
+	memmove(&pod->labels[i + 1], &pod->labels[i], (pod->n_labels - i) * sizeof(pod->labels[0]));
+	memset(&pod->labels[i], 0, sizeof(pod->labels[i]));
+	strcpy(pod->labels[i].key, key);
+	strcpy(pod->labels[i].value, value);
+	pod->n_labels++;
+	return 0;
+}
+
+int shunt_reg_pod_set_annotation(struct shunt_reg_pod *pod, const char *key, const char *value)
+{
+	unsigned i;
+
+	if (!shunt_reg_annotation_key_ok(key) || !shunt_reg_annotation_value_ok(value))
+		return -EINVAL;
+	for (i = 0; i < pod->n_annotations && strcmp(pod->annotations[i].key, key) < 0; i++)
+		;
+	if (i < pod->n_annotations && !strcmp(pod->annotations[i].key, key)) {
+		memset(pod->annotations[i].value, 0, sizeof(pod->annotations[i].value));
+		strcpy(pod->annotations[i].value, value);
+		return 0;
+	}
+	if (pod->n_annotations == SHUNT_REG_MAX_ANNOTATIONS)
+		return -E2BIG;
+	memmove(&pod->annotations[i + 1], &pod->annotations[i],
+		(pod->n_annotations - i) * sizeof(pod->annotations[0]));
+	memset(&pod->annotations[i], 0, sizeof(pod->annotations[i]));
+	strcpy(pod->annotations[i].key, key);
+	strcpy(pod->annotations[i].value, value);
+	pod->n_annotations++;
+	return 0;
+}
+
+/* A string->string object through set(); what names the member in errors. */
+static int parse_string_map(json_t *obj, const char *what, struct shunt_reg_pod *p,
+			    int (*set)(struct shunt_reg_pod *, const char *, const char *),
+			    unsigned max, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(obj)) {
+		seterr(err, errlen, "'%s' must be an object of strings", what);
+		return -EINVAL;
+	}
+	if (json_object_size(obj) > max) {
+		seterr(err, errlen, "'%s' has more than %u entries", what, max);
+		return -EINVAL;
+	}
+	json_object_foreach (obj, k, v) {
+		if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v))) {
+			seterr(err, errlen, "'%s.%.64s' must be a string", what, k);
+			return -EINVAL;
+		}
+		if (set(p, k, json_string_value(v))) {
+			seterr(err, errlen, "'%s' has a bad key or value: '%.64s'", what, k);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The optional identity members (serviceAccount, labels, sidecar, annotations). */
+static int parse_identity(json_t *obj, struct shunt_reg_pod *p, char *err, size_t errlen)
+{
+	json_t *v;
+
+	p->sidecar = -1;
+	if (get_str(obj, "serviceAccount", p->service_account, sizeof(p->service_account), false,
+		    err, errlen) < 0)
+		return -EINVAL;
+	if (p->service_account[0] &&
+	    !dns_subdomain_ok(p->service_account, strlen(p->service_account))) {
+		seterr(err, errlen, "'serviceAccount' is not a DNS subdomain");
+		return -EINVAL;
+	}
+	v = json_object_get(obj, "labels");
+	if (v && parse_string_map(v, "labels", p, shunt_reg_pod_set_label, SHUNT_REG_MAX_LABELS,
+				  err, errlen))
+		return -EINVAL;
+	v = json_object_get(obj, "annotations");
+	if (v && parse_string_map(v, "annotations", p, shunt_reg_pod_set_annotation,
+				  SHUNT_REG_MAX_ANNOTATIONS, err, errlen))
+		return -EINVAL;
+	v = json_object_get(obj, "sidecar");
+	if (v) {
+		if (!json_is_boolean(v)) {
+			seterr(err, errlen, "'sidecar' must be true or false");
+			return -EINVAL;
+		}
+		p->sidecar = json_is_true(v);
+	}
+	return 0;
+}
+
 /* Parse the pod fields of obj (request or state entry). */
 static int parse_pod(json_t *obj, struct shunt_reg_pod *p, bool need_identity, bool need_add,
 		     char *err, size_t errlen)
 {
-	static const char *const keys[] = {"op",     "containerId", "namespace",  "name",
-					   "podUid", "netns",	    "netnsInode", "netnsCookie",
-					   "ifname", "ips",	    "cgroup",	  NULL};
+	static const char *const keys[] = {"op",     "containerId", "namespace",   "name",
+					   "podUid", "netns",	    "netnsInode",  "netnsCookie",
+					   "ifname", "ips",	    "cgroup",	   "serviceAccount",
+					   "labels", "sidecar",	    "annotations", NULL};
 	const char *k;
 	json_t *v, *ips;
 	size_t i;
@@ -178,7 +380,7 @@ static int parse_pod(json_t *obj, struct shunt_reg_pod *p, bool need_identity, b
 		seterr(err, errlen, "'ips' must list at least one address");
 		return -EINVAL;
 	}
-	return 0;
+	return parse_identity(obj, p, err, errlen);
 }
 
 int shunt_reg_parse_request(const char *line, size_t len, struct shunt_reg_request *out, char *err,
@@ -224,6 +426,39 @@ cleanup:
 	return ret;
 }
 
+/* Add the identity members that are known. Returns 0 or -ENOMEM. */
+static int identity_to_json(json_t *o, const struct shunt_reg_pod *p)
+{
+	json_t *m;
+
+	if (p->service_account[0] &&
+	    json_object_set_new(o, "serviceAccount", json_string(p->service_account)))
+		return -ENOMEM;
+	if (p->sidecar >= 0 && json_object_set_new(o, "sidecar", json_boolean(p->sidecar)))
+		return -ENOMEM;
+	if (p->n_labels) {
+		m = json_object();
+		if (!m || json_object_set_new(o, "labels", m))
+			return -ENOMEM;
+		for (unsigned i = 0; i < p->n_labels; i++) {
+			if (json_object_set_new(m, p->labels[i].key,
+						json_string(p->labels[i].value)))
+				return -ENOMEM;
+		}
+	}
+	if (p->n_annotations) {
+		m = json_object();
+		if (!m || json_object_set_new(o, "annotations", m))
+			return -ENOMEM;
+		for (unsigned i = 0; i < p->n_annotations; i++) {
+			if (json_object_set_new(m, p->annotations[i].key,
+						json_string(p->annotations[i].value)))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 static json_t *pod_to_json(const struct shunt_reg_pod *p)
 {
 	json_t *o = json_object(), *ips = json_array();
@@ -260,6 +495,8 @@ static json_t *pod_to_json(const struct shunt_reg_pod *p)
 	} else {
 		json_decref(ips);
 	}
+	if (identity_to_json(o, p))
+		goto fail_o;
 	return o;
 fail:
 	json_decref(ips);

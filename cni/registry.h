@@ -18,7 +18,16 @@
  *    "netnsCookie": 4096,                            optional (SO_NETNS_COOKIE; 0 = unknown)
  *    "ifname": "eth0",                               optional
  *    "ips": ["10.244.1.5", "fd00::5"],               ADD: at least one, addresses without prefix
- *    "cgroup": "/kubepods.slice/..."}                optional (usually unknown at ADD time)
+ *    "cgroup": "/kubepods.slice/...",                optional (usually unknown at ADD time)
+ *    -- identity, from the Kubernetes API (shunt-cni "kubeconfig"); all optional --
+ *    "serviceAccount": "app1",                       spec.serviceAccountName, 1..253 chars
+ *    "labels": {"app": "app1", ...},                 metadata.labels, <= SHUNT_REG_MAX_LABELS,
+ *                                                    key <= 317, value <= 63 chars
+ *    "sidecar": true | false,                        Istio sidecar injected (absent = unknown)
+ *    "annotations": {"traffic.sidecar.istio.io/excludeOutboundPorts": "22", ...}}
+ *                                                    only traffic.sidecar.istio.io/<name>
+ *                                                    annotations, <= SHUNT_REG_MAX_ANNOTATIONS,
+ *                                                    value <= 2047 chars
  * Answer:
  *   {"ok": true}  or  {"ok": false, "error": "<one line>"}
  * CHECK answers ok only when the container is registered. DEL of an unknown
@@ -39,10 +48,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHUNT_REG_DEFAULT_SOCKET "/run/shunt/cni.sock"
-#define SHUNT_REG_MAX_LINE	 8192
-#define SHUNT_REG_MAX_IPS	 8
-#define SHUNT_REG_IO_TIMEOUT_MS	 2000
+#define SHUNT_REG_DEFAULT_SOCKET  "/run/shunt/cni.sock"
+#define SHUNT_REG_MAX_LINE	  131072
+#define SHUNT_REG_MAX_IPS	  8
+#define SHUNT_REG_MAX_LABELS	  64
+#define SHUNT_REG_MAX_ANNOTATIONS 12
+/* The only annotations carried: Istio's per-pod capture settings. */
+#define SHUNT_REG_ANNOTATION_PREFIX "traffic.sidecar.istio.io/"
+#define SHUNT_REG_IO_TIMEOUT_MS	    2000
 
 enum shunt_reg_op {
 	SHUNT_REG_ADD = 1,
@@ -50,6 +63,7 @@ enum shunt_reg_op {
 	SHUNT_REG_CHECK,
 };
 
+/* About 51 KiB (the identity bounds): keep tables on the heap, pass pointers. */
 struct shunt_reg_pod {
 	char container_id[128];
 	char ns[64];	/* Kubernetes namespace: DNS label, <= 63 */
@@ -62,7 +76,35 @@ struct shunt_reg_pod {
 	unsigned n_ips;
 	char ips[SHUNT_REG_MAX_IPS][46]; /* INET6_ADDRSTRLEN, canonical text */
 	char cgroup[256];
+	/* Identity from the Kubernetes API; empty / 0 / -1 when shunt-cni has no kubeconfig. */
+	char service_account[254]; /* spec.serviceAccountName ("" = unknown) */
+	unsigned n_labels;
+	struct {
+		char key[318];		/* [prefix (DNS subdomain, <= 253) "/"] name (<= 63) */
+		char value[64];		/* <= 63 */
+	} labels[SHUNT_REG_MAX_LABELS]; /* metadata.labels, sorted by key */
+	int sidecar; /* -1 unknown (no API lookup), 0 no Istio sidecar, 1 sidecar injected */
+	unsigned n_annotations;
+	struct {
+		char key[96];	  /* full key, "traffic.sidecar.istio.io/<name>" */
+		char value[2048]; /* passed through as is, e.g. "10.0.0.0/8,fd00::/8" */
+	} annotations[SHUNT_REG_MAX_ANNOTATIONS]; /* sorted by key */
 };
+
+/* Zero a pod and mark its identity unknown (sidecar = -1). Use it instead of {0}. */
+void shunt_reg_pod_init(struct shunt_reg_pod *pod);
+/* Set (insert, kept sorted by key, or replace) a label / a traffic.sidecar.istio.io
+ * annotation after validating it (Kubernetes syntax, sizes above). Returns 0,
+ * -EINVAL (bad key or value) or -E2BIG (table full). */
+int shunt_reg_pod_set_label(struct shunt_reg_pod *pod, const char *key, const char *value);
+int shunt_reg_pod_set_annotation(struct shunt_reg_pod *pod, const char *key, const char *value);
+bool shunt_reg_label_key_ok(const char *key);
+bool shunt_reg_label_value_ok(const char *value);
+bool shunt_reg_annotation_key_ok(const char *key);
+bool shunt_reg_annotation_value_ok(const char *value);
+/* The value of a label / annotation, or NULL. */
+const char *shunt_reg_pod_label(const struct shunt_reg_pod *pod, const char *key);
+const char *shunt_reg_pod_annotation(const struct shunt_reg_pod *pod, const char *key);
 
 struct shunt_reg_request {
 	enum shunt_reg_op op;

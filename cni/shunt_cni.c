@@ -12,11 +12,17 @@
  *   DEL    deregister; never fails (a pod must always be deletable): problems are logged.
  *   CHECK  the pod must be registered.
  *   VERSION supported versions.
- *   STATUS (1.1) ready unless failPolicy is "fail" and shuntd does not answer (error 50).
+ *   STATUS (1.1) ready unless failPolicy is "fail" and shuntd does not answer, or
+ *          apiFailure is "fail" and the kubeconfig (or its tokenFile) is not usable (error 50).
  *   GC     (1.1) nothing to collect: DEL removes each registration; succeeds.
  * Plugin configuration keys: "socket" (default /run/shunt/cni.sock), "failPolicy"
  * "ignore" (default: shuntd unreachable -> log, pod starts unregistered) or "fail"
  * (-> CNI error 11 "try again later", the runtime retries the sandbox), "timeoutMs".
+ * "kubeconfig" (optional, absolute path): on ADD, GET the pod from that API server
+ * (total "apiTimeoutMs", default 2000) for its service account, labels, Istio
+ * sidecar and traffic.sidecar.istio.io annotations. "apiFailure": "fail" (default,
+ * as istio-cni: the ADD fails, error 11 when transient (unreachable, timeout, 5xx)
+ * else 5, and the runtime retries) or "ignore" (register without identity).
  * Errors: the CNI error object on stdout and exit 1. Logs go to stderr.
  */
 #include <arpa/inet.h>
@@ -34,7 +40,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "cni_plugin.h"
+#include "k8s_api.h"
 #include "registry.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -244,12 +253,53 @@ static int send_req(const struct cni_conf *conf, const struct shunt_reg_request 
 	return -1;
 }
 
+/* ADD with "kubeconfig": the pod's service account, labels, sidecar and capture
+ * annotations from the API server. Returns 0 (identity filled, or left unknown
+ * under apiFailure ignore) or -1 (e set). */
+static int lookup_identity(const struct cni_conf *conf, struct shunt_reg_pod *pod,
+			   struct cni_error *e)
+{
+	struct k8s_api_conf api;
+	enum k8s_fail fail = K8S_FAIL_PERMANENT;
+	char err[512] = "", path[512];
+	char *body = NULL;
+	int ret;
+
+	ret = k8s_pod_path(pod->ns, pod->name, path, sizeof(path));
+	if (ret) {
+		snprintf(err, sizeof(err), "K8S_POD_NAMESPACE/K8S_POD_NAME are not DNS names");
+		goto done;
+	}
+	ret = k8s_kubeconfig_load(conf->kubeconfig, &api, err, sizeof(err));
+	if (ret)
+		goto done;
+	ret = k8s_get(&api, path, conf->api_timeout_ms, &body, &fail, err, sizeof(err));
+	k8s_api_conf_free(&api);
+	if (ret)
+		goto done;
+	fail = K8S_FAIL_PERMANENT;
+	ret = k8s_pod_identity(body, strlen(body), pod, err, sizeof(err));
+done:
+	free(body);
+	if (!ret)
+		return 0;
+	if (conf->api_failure == CNI_FAIL_IGNORE) {
+		logf_("ADD %s/%s: identity unknown (%s); apiFailure ignore: registering without it",
+		      pod->ns, pod->name, err);
+		return 0;
+	}
+	cni_seterr(e, fail == K8S_FAIL_TRANSIENT ? CNI_ERR_TRY_AGAIN : CNI_ERR_IO, err,
+		   "cannot read pod %s/%s from the Kubernetes API", pod->ns, pod->name);
+	return -1;
+}
+
 static int cmd_add_check(enum cni_command cmd, const struct cni_conf *conf, struct cni_error *e)
 {
 	struct shunt_reg_request req = {.op = cmd == CNI_CMD_ADD ? SHUNT_REG_ADD : SHUNT_REG_CHECK};
 	struct shunt_reg_pod *pod = &req.pod;
 	int n;
 
+	shunt_reg_pod_init(pod);
 	if (env_str("CNI_CONTAINERID", pod->container_id, sizeof(pod->container_id), true, e) ||
 	    env_str("CNI_NETNS", pod->netns, sizeof(pod->netns), true, e) ||
 	    env_str("CNI_IFNAME", pod->ifname, sizeof(pod->ifname), false, e) ||
@@ -272,6 +322,8 @@ static int cmd_add_check(enum cni_command cmd, const struct cni_conf *conf, stru
 			   "no pod address: prevResult has no ips and %s has none", pod->netns);
 		return -1;
 	}
+	if (cmd == CNI_CMD_ADD && conf->kubeconfig[0] && lookup_identity(conf, pod, e))
+		return -1;
 	if (send_req(conf, &req, e))
 		return -1;
 	if (cmd == CNI_CMD_CHECK)
@@ -287,8 +339,19 @@ static int cmd_add_check(enum cni_command cmd, const struct cni_conf *conf, stru
 static int cmd_status(const struct cni_conf *conf, struct cni_error *e)
 {
 	struct shunt_reg_request req = {.op = SHUNT_REG_DEL};
-	char err[256] = "";
+	char err[512] = "";
 
+	/* With apiFailure fail every ADD needs a usable kubeconfig (and its token). The
+	 * API server itself is not probed: the kubelet cannot create pods without it. */
+	if (conf->kubeconfig[0] && conf->api_failure == CNI_FAIL_FAIL) {
+		struct k8s_api_conf api;
+
+		if (k8s_kubeconfig_load(conf->kubeconfig, &api, err, sizeof(err))) {
+			cni_seterr(e, CNI_ERR_NOT_AVAILABLE, err, "the kubeconfig is not usable");
+			return -1;
+		}
+		k8s_api_conf_free(&api);
+	}
 	if (conf->fail_policy != CNI_FAIL_FAIL)
 		return 0;
 	/* DEL of a container id that cannot exist: changes nothing, proves an answer. */
@@ -350,6 +413,10 @@ int main(void)
 		return 0;
 	}
 	memset(&conf, 0, sizeof(conf));
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		cni_seterr(&e, CNI_ERR_IO, NULL, "cannot initialise libcurl");
+		goto cleanup;
+	}
 	if (cmd == CNI_CMD_NONE) {
 		cni_seterr(&e, CNI_ERR_INVALID_ENV, NULL,
 			   "CNI_COMMAND must be ADD, DEL, CHECK, STATUS, GC or VERSION");
@@ -398,5 +465,6 @@ cleanup:
 	}
 	json_decref(doc);
 	free(in);
+	curl_global_cleanup();
 	return ret;
 }

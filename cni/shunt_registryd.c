@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shunt-registryd: serves shunt-cni's registration socket with the shunt_registry
- * library and keeps the node's pod registry in a state file. It is the chart's
- * stand-in until shuntd embeds the registry itself (cni.registry=shuntd).
+ * library and keeps the node's pod registry in a state file: the chart's stand-alone
+ * registry (cni.registry=sidecar); shuntd embeds the same library (cni.registry=shuntd).
  *
  *   shunt-registryd [--socket PATH] [--state PATH]   serve until SIGTERM/SIGINT
  *   shunt-registryd --check [--socket PATH]          exit 0 if a registry answers
- *   shunt-registryd --list [--state PATH]            print the registered pods
+ *   shunt-registryd --list [--state PATH]            print the registered pods (with
+ *                                                    sa=, sidecar=, labels= when known)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -29,6 +31,9 @@ static int log_change(void *ctx, enum shunt_reg_op op, const struct shunt_reg_po
 		p->netns[0] ? p->netns : "-");
 	for (unsigned i = 0; i < p->n_ips; i++)
 		fprintf(stderr, " %s", p->ips[i]);
+	if (p->sidecar >= 0) /* identity from the Kubernetes API */
+		fprintf(stderr, " serviceAccount %s sidecar %d labels %u annotations %u",
+			p->service_account, p->sidecar, p->n_labels, p->n_annotations);
 	fputc('\n', stderr);
 	return 0;
 }
@@ -63,6 +68,12 @@ static int do_list(const char *state)
 		printf("%s/%s\t%s\t%s", p->ns, p->name, p->container_id, p->netns);
 		for (unsigned j = 0; j < p->n_ips; j++)
 			printf("%s%s", j ? "," : "\t", p->ips[j]);
+		if (p->sidecar >= 0) {
+			printf("\tsa=%s sidecar=%d", p->service_account, p->sidecar);
+			for (unsigned j = 0; j < p->n_labels; j++)
+				printf("%s%s=%s", j ? "," : " labels=", p->labels[j].key,
+				       p->labels[j].value);
+		}
 		putchar('\n');
 	}
 	shunt_reg_table_free(&t);
@@ -86,6 +97,9 @@ static int serve(const char *sock, const char *state)
 		fprintf(stderr, "shunt-registryd: signalfd: %s\n", strerror(errno));
 		return 1;
 	}
+	/* The library binds the socket and then chmods it 0600: with umask 077 it is never
+	 * reachable by others in between, and the state file is private from its creation. */
+	umask(077);
 	ret = shunt_registry_open(&r, sock, state, log_change, NULL, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "shunt-registryd: %s\n", err[0] ? err : strerror(-ret));

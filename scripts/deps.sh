@@ -7,9 +7,10 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git
   clang llvm libclang-rt-14-dev bpftool
   libbpf-dev libelf-dev zlib1g-dev libuv1-dev libjansson-dev node-llhttp
+  libcurl4-openssl-dev openssl
   iproute2 iptables nftables procps psmisc util-linux curl
   haproxy nginx-light wrk sockperf iperf3 gnuplot-nox
-  unzip jq shellcheck
+  unzip jq shellcheck valgrind
 )
 # Node.js + npm (helm/kubectl and Kubernetes schemas come from npm packages):
 # the machine image ships Node 20 with npm; fall back to Debian's otherwise.

@@ -8,12 +8,16 @@
  *
  *   with-pods.sh --pod 1:a --pod 1:b -- cni_pods_test PATH/TO/shunt-cni
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +301,301 @@ static void test_add(const struct shunt_pod *p, const char *cid, const char *ns,
 	free(pr);
 }
 
+/* ---- identity from a fake Kubernetes API server over HTTPS ---- */
+
+static pid_t api_pid = -1;
+static char api_dir[300];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void api_cleanup(void)
+{
+	if (api_pid > 0) {
+		kill(api_pid, SIGTERM);
+		shunt_pod_wait(api_pid);
+		api_pid = -1;
+	}
+	if (api_dir[0])
+		nftw(api_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", path);
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	CHECK(system(cmd) == 0, "%s", cmd);
+}
+
+/* The API's answer for one pod: a complete HTTP response (openssl s_server -HTTP). */
+static void api_pod(const char *ns, const char *name, const char *status, const char *json)
+{
+	char dir[600], text[4096];
+
+	snprintf(dir, sizeof(dir), "%s/www/api/v1/namespaces/%s/pods", api_dir, ns);
+	sh("mkdir -p '%s'", dir);
+	snprintf(text, sizeof(text), "HTTP/1.0 %s\r\nContent-Type: application/json\r\n\r\n%s",
+		 status, json);
+	write_file(dir, name, text);
+}
+
+/* Start openssl s_server on 127.0.0.1 (ephemeral port) serving www/; returns the port. */
+static unsigned api_start(void)
+{
+	int out[2];
+	char buf[512] = "", www[400], *acc;
+	size_t n = 0;
+	unsigned port = 0;
+
+	snprintf(www, sizeof(www), "%s/www", api_dir);
+	CHECK(pipe2(out, O_CLOEXEC) == 0, "pipe");
+	api_pid = fork();
+	CHECK(api_pid >= 0, "fork");
+	if (api_pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		dup2(devnull, 0);
+		dup2(out[1], 1);
+		dup2(devnull, 2);
+		if (chdir(www))
+			_exit(127);
+		execlp("openssl", "openssl", "s_server", "-accept", "127.0.0.1:0", "-cert",
+		       "../srv.pem", "-key", "../srv.key", "-HTTP", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	/* Its stdout says "ACCEPT 127.0.0.1:PORT" once it listens (10 s deadline). */
+	while (!(acc = strstr(buf, "ACCEPT 127.0.0.1:")) || !strchr(acc, '\n')) {
+		struct pollfd p = {.fd = out[0], .events = POLLIN};
+		ssize_t r;
+
+		CHECK(poll(&p, 1, 10000) == 1, "openssl s_server did not start: %s", buf);
+		r = read(out[0], buf + n, sizeof(buf) - 1 - n);
+		CHECK(r > 0, "openssl s_server exited: %s", buf);
+		n += (size_t)r;
+		buf[n] = '\0';
+	}
+	CHECK(sscanf(acc, "ACCEPT 127.0.0.1:%u", &port) == 1 && port, "port in %s", acc);
+	/* out[0] stays open (s_server must not get SIGPIPE); it writes little. */
+	return port;
+}
+
+static void kubeconfig(const char *name, const char *server, const char *ca_member,
+		       const char *ca_value)
+{
+	char text[8192];
+
+	snprintf(text, sizeof(text),
+		 "{\"apiVersion\":\"v1\",\"kind\":\"Config\",\"clusters\":[{\"name\":\"local\","
+		 "\"cluster\":{\"server\":\"%s\",\"%s\":\"%s\"}}],\"users\":[{\"name\":\"shunt-"
+		 "cni\","
+		 "\"user\":{\"tokenFile\":\"token\"}}],\"contexts\":[{\"name\":\"shunt\","
+		 "\"context\":"
+		 "{\"cluster\":\"local\",\"user\":\"shunt-cni\"}}],\"current-context\":\"shunt\"}",
+		 server, ca_member, ca_value);
+	write_file(api_dir, name, text);
+}
+
+static char *read_b64(const char *path)
+{
+	char cmd[600], *s = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "openssl base64 -A -in '%s'", path);
+	f = popen(cmd, "r");
+	CHECK(f && getline(&s, &cap, f) > 0 && pclose(f) == 0, "base64 of %s", path);
+	s[strcspn(s, "\n")] = '\0';
+	return s;
+}
+
+/* ADD for pod p under container id cid with the given plugin settings. */
+static void api_add(const struct shunt_pod *p, const char *cid, const char *ns, const char *extra,
+		    struct run *r)
+{
+	char *pr = prev_result_for(p), *conf = conf_text(extra, pr), args[256];
+
+	snprintf(args, sizeof(args), "K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;K8S_POD_UID=uid-%s", ns,
+		 p->name, p->name);
+	call(&(struct cni_call){"ADD", cid, p->netns, "eth0", args}, conf, r);
+	free(conf);
+	free(pr);
+}
+
+static void test_api(const struct shunt_pod *a, const struct shunt_pod *b)
+{
+	char server[64], closed[64], extra[1024], ca[400], *ca_data;
+	struct shunt_reg_pod got;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t salen = sizeof(sa);
+	struct run r;
+	int hold;
+
+	snprintf(api_dir, sizeof(api_dir), "%s/api", g_dir);
+	CHECK(mkdir(api_dir, 0700) == 0, "mkdir %s", api_dir);
+	atexit(api_cleanup);
+	/* A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated CA. */
+	write_file(api_dir, "ext.cnf", "subjectAltName=IP:127.0.0.1\n");
+	sh("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+	   "-keyout ca.key -out ca.pem -days 1 -subj /CN=shunt-test-ca 2>/dev/null && "
+	   "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key "
+	   "-out srv.csr -subj /CN=127.0.0.1 2>/dev/null && "
+	   "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
+	   "-days 1 -extfile ext.cnf 2>/dev/null && "
+	   "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+	   "-keyout other.key -out other.pem -days 1 -subj /CN=shunt-test-ca 2>/dev/null",
+	   api_dir);
+	write_file(api_dir, "token", "test-token\n");
+	api_pod("team-a", "a", "200 OK",
+		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\","
+		"\"namespace\":\"team-a\",\"uid\":\"uid-a\",\"labels\":{\"app\":\"web\","
+		"\"version\":\"v1\",\"security.istio.io/tlsMode\":\"istio\"},\"annotations\":{"
+		"\"sidecar.istio.io/status\":\"{\\\"containers\\\":[\\\"istio-proxy\\\"]}\","
+		"\"traffic.sidecar.istio.io/excludeOutboundPorts\":\"22,5432\","
+		"\"prometheus.io/"
+		"scrape\":\"true\"}},\"spec\":{\"serviceAccountName\":\"web-sa\"}}");
+	api_pod("team-b", "b", "200 OK",
+		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"b\","
+		"\"namespace\":\"team-b\",\"uid\":\"uid-b\"},\"spec\":{}}");
+	api_pod("team-c", "a", "200 OK",
+		"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"namespace\":\"team-c\","
+		"\"uid\":\"uid-of-a-newer-pod\"},\"spec\":{}}");
+	api_pod("team-a", "b", "404 Not Found",
+		"{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":\"NotFound\",\"code\":"
+		"404}");
+	snprintf(server, sizeof(server), "https://127.0.0.1:%u", api_start());
+	/* A port where nobody listens: bound, never listening (refused, deterministic). */
+	hold = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(hold >= 0 && bind(hold, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		      getsockname(hold, (struct sockaddr *)&sa, &salen) == 0,
+	      "reserve a port");
+	snprintf(closed, sizeof(closed), "https://127.0.0.1:%u", ntohs(sa.sin_port));
+
+	snprintf(ca, sizeof(ca), "%s/ca.pem", api_dir);
+	ca_data = read_b64(ca);
+	kubeconfig("kc-file", server, "certificate-authority", "ca.pem"); /* relative name */
+	kubeconfig("kc-data", server, "certificate-authority-data", ca_data);
+	kubeconfig("kc-wrong-ca", server, "certificate-authority", "other.pem");
+	kubeconfig("kc-down", closed, "certificate-authority", "ca.pem");
+	free(ca_data);
+#define KC(name) ",\"kubeconfig\":\"%s/" name "\""
+
+	/* Pod a: service account, labels, sidecar, the capture annotation (only that one). */
+	snprintf(extra, sizeof(extra), KC("kc-file"), api_dir);
+	api_add(a, "cid-api-a", "team-a", extra, &r);
+	CHECK(r.status == 0, "ADD with identity: exit %d out %s err %s", r.status, r.out, r.err);
+	CHECK(server_find("cid-api-a", &got), "a registered");
+	CHECK(!strcmp(got.service_account, "web-sa"), "serviceAccount %s", got.service_account);
+	CHECK(got.n_labels == 3 && !strcmp(shunt_reg_pod_label(&got, "app"), "web") &&
+		      !strcmp(shunt_reg_pod_label(&got, "version"), "v1"),
+	      "labels: %u", got.n_labels);
+	CHECK(got.sidecar == 1, "sidecar %d", got.sidecar);
+	CHECK(got.n_annotations == 1 &&
+		      !strcmp(shunt_reg_pod_annotation(
+				      &got, "traffic.sidecar.istio.io/excludeOutboundPorts"),
+			      "22,5432"),
+	      "annotations: %u", got.n_annotations);
+	CHECK(S.last.sidecar == 1 && !strcmp(S.last.service_account, "web-sa"),
+	      "the registry callback (shuntd) saw the identity");
+
+	/* Pod b: CA given as certificate-authority-data; no SA -> default; no sidecar. */
+	snprintf(extra, sizeof(extra), KC("kc-data"), api_dir);
+	api_add(b, "cid-api-b", "team-b", extra, &r);
+	CHECK(r.status == 0, "ADD b: exit %d out %s err %s", r.status, r.out, r.err);
+	CHECK(server_find("cid-api-b", &got) && !strcmp(got.service_account, "default") &&
+		      got.sidecar == 0 && got.n_labels == 0 && got.n_annotations == 0,
+	      "b: sa %s sidecar %d", got.service_account, got.sidecar);
+
+	/* Persisted with the identity. */
+	server_stop();
+	server_start();
+	CHECK(server_find("cid-api-a", &got) && got.sidecar == 1 && got.n_labels == 3 &&
+		      !strcmp(got.service_account, "web-sa"),
+	      "identity survives a registry restart");
+
+	/* 404: the pod is not in the API -> error 5, nothing registered. */
+	snprintf(extra, sizeof(extra), KC("kc-file"), api_dir);
+	api_add(b, "cid-api-404", "team-a", extra, &r);
+	expect_cni_error(&r, 5, "ADD of a pod the API does not know");
+	CHECK(strstr(r.out, "HTTP 404") && !server_find("cid-api-404", &got), "404: %s", r.out);
+
+	/* Another pod under that name now (uid differs) -> error 5. */
+	api_add(a, "cid-api-uid", "team-c", extra, &r);
+	expect_cni_error(&r, 5, "ADD of a replaced pod");
+	CHECK(strstr(r.out, "replaced") && !server_find("cid-api-uid", &got), "uid: %s", r.out);
+
+	/* A server certificate not signed by the kubeconfig's CA: apiFailure fail (default)
+	 * -> error 5, nothing registered. */
+	snprintf(extra, sizeof(extra), KC("kc-wrong-ca"), api_dir);
+	api_add(a, "cid-api-ca", "team-a", extra, &r);
+	expect_cni_error(&r, 5, "ADD with the wrong CA");
+	CHECK(strstr(r.out, "certificate") && !server_find("cid-api-ca", &got), "wrong CA: %s",
+	      r.out);
+
+	/* API down: fail (default) -> 11 (try again); ignore -> registered, identity unknown. */
+	snprintf(extra, sizeof(extra), KC("kc-down") ",\"apiTimeoutMs\":1000", api_dir);
+	api_add(a, "cid-api-down", "team-a", extra, &r);
+	expect_cni_error(&r, 11, "ADD with the API down");
+	CHECK(!server_find("cid-api-down", &got), "API down: nothing registered");
+	snprintf(extra, sizeof(extra), KC("kc-down") ",\"apiFailure\":\"ignore\"", api_dir);
+	api_add(a, "cid-api-down", "team-a", extra, &r);
+	CHECK(r.status == 0 && strstr(r.err, "apiFailure ignore"),
+	      "API down, ignore: exit %d out %s err %s", r.status, r.out, r.err);
+	CHECK(server_find("cid-api-down", &got) && got.sidecar == -1 && !got.service_account[0] &&
+		      got.n_labels == 0,
+	      "registered without identity: sidecar %d sa '%s'", got.sidecar, got.service_account);
+	/* The wrong CA under ignore is also only logged. */
+	snprintf(extra, sizeof(extra), KC("kc-wrong-ca") ",\"apiFailure\":\"ignore\"", api_dir);
+	api_add(a, "cid-api-ca", "team-a", extra, &r);
+	CHECK(r.status == 0 && server_find("cid-api-ca", &got) && got.sidecar == -1,
+	      "wrong CA, ignore: exit %d err %s", r.status, r.err);
+	/* A missing kubeconfig is a failure like any other (fail -> 5), and STATUS says so
+	 * (50) unless apiFailure is ignore; a usable one is ready. */
+	snprintf(extra, sizeof(extra), KC("nope"), api_dir);
+	api_add(a, "cid-api-nokc", "team-a", extra, &r);
+	expect_cni_error(&r, 5, "ADD with a missing kubeconfig");
+	{
+		char *st = conf_text(extra, NULL);
+
+		call(&(struct cni_call){"STATUS", NULL, NULL, NULL, NULL}, st, &r);
+		expect_cni_error(&r, 50, "STATUS with a missing kubeconfig");
+		free(st);
+		snprintf(extra, sizeof(extra), KC("nope") ",\"apiFailure\":\"ignore\"", api_dir);
+		st = conf_text(extra, NULL);
+		call(&(struct cni_call){"STATUS", NULL, NULL, NULL, NULL}, st, &r);
+		CHECK(r.status == 0, "STATUS, missing kubeconfig, ignore: exit %d %s", r.status,
+		      r.out);
+		free(st);
+		snprintf(extra, sizeof(extra), KC("kc-file"), api_dir);
+		st = conf_text(extra, NULL);
+		call(&(struct cni_call){"STATUS", NULL, NULL, NULL, NULL}, st, &r);
+		CHECK(r.status == 0, "STATUS with a usable kubeconfig: exit %d %s", r.status,
+		      r.out);
+		free(st);
+	}
+#undef KC
+	close(hold);
+	api_cleanup();
+}
+
 int main(int argc, char **argv)
 {
 	struct shunt_pod a, b;
@@ -508,6 +807,7 @@ int main(int argc, char **argv)
 		free(good);
 		free(pr);
 	}
+	test_api(&a, &b);
 	printf("cni_pods_test: ok\n");
 	return 0;
 }
