@@ -163,6 +163,24 @@ int shunt_probe_kernel(char *msg, size_t len)
 	int missing = 0;
 
 	msg[0] = '\0';
+	/* Without the right to call bpf() every probe below fails: say that instead
+	 * of blaming the kernel (a container without CAP_BPF or under a seccomp
+	 * profile that filters bpf(), a non-init user namespace). */
+	{
+		int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+
+		if (fd >= 0)
+			close(fd);
+		else if (errno == EPERM || errno == EACCES) {
+			snprintf(msg, len,
+				 "bpf() is not permitted here (%s): shuntd needs CAP_BPF, "
+				 "CAP_NET_ADMIN and CAP_SYS_ADMIN (or root) and no seccomp "
+				 "profile that filters bpf(); in a container run it privileged "
+				 "or with those capabilities",
+				 strerror(errno));
+			return -EPERM;
+		}
+	}
 #define MISSING(fmt, ...)                                                          \
 	do {                                                                       \
 		if (off < len)                                                     \
@@ -422,22 +440,29 @@ static int key_cmp(const void *a, const void *b)
 	return memcmp(a, b, (size_t)key_cmp_size);
 }
 
+#define SYNC_WRITE 1u /* write every record */
+#define SYNC_PRUNE 2u /* delete every key not among the records */
+#define SYNC_ALL   (SYNC_WRITE | SYNC_PRUNE)
+
 /*
  * Make map fd hold exactly the n (key, value) records of recs (stride bytes
  * each, key first, value at val_off): new values are written first, then keys
  * that are no longer wanted are deleted, so no wanted entry is ever missing.
+ * `what` selects the phases (a caller may order them across maps).
  */
-static int sync_map(int fd, const void *recs, size_t n, size_t stride, size_t key_size,
-		    size_t val_off)
+static int sync_map_phase(int fd, const void *recs, size_t n, size_t stride, size_t key_size,
+			  size_t val_off, unsigned int what)
 {
 	const char *r = recs;
 	char *keys = NULL, *cur = NULL, *prev = NULL, *sorted = NULL;
 	size_t i;
 	int err = 0;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; (what & SYNC_WRITE) && i < n; i++)
 		if (bpf_map_update_elem(fd, r + i * stride, r + i * stride + val_off, BPF_ANY))
 			return -errno;
+	if (!(what & SYNC_PRUNE))
+		return 0;
 	sorted = malloc(n * key_size + 1);
 	cur = malloc(key_size);
 	keys = malloc(key_size);
@@ -464,6 +489,34 @@ cleanup:
 	free(sorted);
 	free(cur);
 	free(keys);
+	return err;
+}
+
+static int sync_map(int fd, const void *recs, size_t n, size_t stride, size_t key_size,
+		    size_t val_off)
+{
+	return sync_map_phase(fd, recs, n, stride, key_size, val_off, SYNC_ALL);
+}
+
+/* Outbound capture ranges: the global ones (options) and the workloads' own. */
+static int fill_out_cidrs(struct shunt_agent *a, const struct shunt_opts *o,
+			  const struct shunt_icpt_tables *t)
+{
+	struct shunt_icpt_out_cidr *v =
+		calloc(2 * SHUNT_OPTS_MAX_LIST + 1 + t->n_out_cidr, sizeof(*v));
+	size_t n;
+	int err;
+
+	if (!v)
+		return -ENOMEM;
+	n = shunt_out_cidrs_global(o, v);
+	if (t->n_out_cidr)
+		memcpy(v + n, t->out_cidr, t->n_out_cidr * sizeof(*v));
+	n = shunt_out_cidrs_close(v, n + t->n_out_cidr);
+	err = sync_map(bpf_map__fd(a->so->maps.shunt_out_cidrs), v, n, sizeof(*v),
+		       sizeof(struct shunt_out_cidr_key),
+		       offsetof(struct shunt_icpt_out_cidr, flags));
+	free(v);
 	return err;
 }
 
@@ -529,16 +582,30 @@ static int fill_icpt(struct shunt_agent *a, const struct shunt_opts *o)
 		}
 		cg[j].v.flags |= SHUNT_IDENT_PROXY;
 	}
-	err = sync_map(bpf_map__fd(a->so->maps.shunt_cg_ident), cg, ncg, sizeof(*cg), sizeof(__u64),
-		       offsetof(struct shunt_icpt_cg, v));
+	/* Order for identities that come and go (registered pods keep their
+	 * identity number while registered): the L4 entries of a new identity
+	 * exist before any cgroup or address maps to it, and those of a removed
+	 * one are deleted only after nothing maps to it any more. */
+	err = sync_map_phase(bpf_map__fd(a->so->maps.shunt_l4), t->l4, t->n_l4, sizeof(*t->l4),
+			     sizeof(struct shunt_l4_key), offsetof(struct shunt_icpt_l4, verdict),
+			     SYNC_WRITE);
+	if (!err)
+		err = sync_map(bpf_map__fd(a->so->maps.shunt_cg_ident), cg, ncg, sizeof(*cg),
+			       sizeof(__u64), offsetof(struct shunt_icpt_cg, v));
 	if (!err)
 		err = sync_map(bpf_map__fd(a->so->maps.shunt_addr_ident), t->addr, t->n_addr,
 			       sizeof(*t->addr), sizeof(struct shunt_cidr_key),
 			       offsetof(struct shunt_icpt_addr, v));
 	if (!err)
-		err = sync_map(bpf_map__fd(a->so->maps.shunt_l4), t->l4, t->n_l4, sizeof(*t->l4),
-			       sizeof(struct shunt_l4_key),
-			       offsetof(struct shunt_icpt_l4, verdict));
+		err = sync_map_phase(bpf_map__fd(a->so->maps.shunt_l4), t->l4, t->n_l4,
+				     sizeof(*t->l4), sizeof(struct shunt_l4_key),
+				     offsetof(struct shunt_icpt_l4, verdict), SYNC_PRUNE);
+	if (!err)
+		err = sync_map(bpf_map__fd(a->so->maps.shunt_icpt_wports), t->wport, t->n_wport,
+			       sizeof(*t->wport), sizeof(struct shunt_wport_key),
+			       offsetof(struct shunt_icpt_wport, flags));
+	if (!err)
+		err = fill_out_cidrs(a, o, t);
 	if (err)
 		goto cleanup;
 	/* last: the mode that makes the programs use the tables */
@@ -975,6 +1042,9 @@ int shunt_agent_start(const struct shunt_opts *o, struct shunt_agent **out)
 	err = mkdir_record(a->pin_dir, &a->made_pin_dir);
 	if (!err)
 		err = mkdir_record(a->ver_dir, &a->made_ver_dir);
+	/* pins are root's only: bpffs may have given an existing dir wider modes */
+	if (!err && (chmod(a->pin_dir, 0700) || chmod(a->ver_dir, 0700)))
+		err = -errno;
 	if (err) {
 		fprintf(stderr, "shuntd: failed to create %s: %s\n", a->ver_dir, strerror(-err));
 		goto cleanup;

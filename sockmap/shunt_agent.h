@@ -38,8 +38,9 @@ struct shunt_agent;
  */
 int shunt_preflight(const char *cgroup_path, const char *pin_dir, char *msg, size_t len);
 
-/* Kernel features needed (prog/map types, helpers). Returns 0 or -EOPNOTSUPP
- * with the missing features listed in msg. */
+/* Kernel features needed (prog/map types, helpers). Returns 0, -EPERM when
+ * bpf() itself is refused (capabilities, seccomp), or -EOPNOTSUPP with the
+ * missing features listed in msg. */
 int shunt_probe_kernel(char *msg, size_t len);
 
 /* The cgroup v2 mount point (from /proc/self/mounts) into buf; 0 or -ENOENT. */

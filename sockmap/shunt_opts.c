@@ -59,6 +59,7 @@ void shunt_opts_init(struct shunt_opts *o)
 	o->inbound_port = SHUNT_ISTIO_INBOUND_PORT;
 	o->inbound_capture = true;
 	o->l4_policy = true;
+	o->out_include_all = true;
 }
 
 int shunt_parse_capture(const char *s, enum shunt_capture_mode *m)
@@ -123,6 +124,90 @@ uint32_t shunt_icpt_port_flags(const struct shunt_opts *o, uint16_t port)
 		if (o->excl_in[i] == port)
 			f |= SHUNT_PORT_NO_INBOUND;
 	return f;
+}
+
+void shunt_out_cidr_entry(struct shunt_icpt_out_cidr *e, uint32_t identity,
+			  const struct shunt_cidr_key *k, uint32_t flags)
+{
+	memset(e, 0, sizeof(*e));
+	e->key.prefixlen = SHUNT_OUT_CIDR_ID_BITS + k->prefixlen;
+	e->key.identity = identity;
+	memcpy(e->key.addr, k->addr, sizeof(e->key.addr));
+	e->flags = flags;
+}
+
+size_t shunt_out_cidrs_global(const struct shunt_opts *o, struct shunt_icpt_out_cidr *v)
+{
+	static const struct shunt_cidr_key all = {0};
+	size_t n = 0, i;
+
+	if (o->out_include_all)
+		shunt_out_cidr_entry(&v[n++], SHUNT_IDENT_ANY, &all, SHUNT_CIDR_INCLUDE);
+	else
+		for (i = 0; i < o->n_out_include; i++)
+			shunt_out_cidr_entry(&v[n++], SHUNT_IDENT_ANY, &o->out_include[i].key,
+					     SHUNT_CIDR_INCLUDE);
+	for (i = 0; i < o->n_out_exclude; i++)
+		shunt_out_cidr_entry(&v[n++], SHUNT_IDENT_ANY, &o->out_exclude[i].key,
+				     SHUNT_CIDR_EXCLUDE);
+	return n;
+}
+
+/* Does entry a (same identity) contain entry b? */
+static bool out_cidr_contains(const struct shunt_icpt_out_cidr *a,
+			      const struct shunt_icpt_out_cidr *b)
+{
+	uint32_t bits, i;
+
+	if (a->key.identity != b->key.identity || a->key.prefixlen > b->key.prefixlen)
+		return false;
+	bits = a->key.prefixlen - SHUNT_OUT_CIDR_ID_BITS;
+	for (i = 0; i < bits; i++) {
+		uint8_t m = (uint8_t)(0x80u >> (i % 8));
+
+		if ((a->key.addr[i / 8] & m) != (b->key.addr[i / 8] & m))
+			return false;
+	}
+	return true;
+}
+
+static int out_cidr_cmp(const void *x, const void *y)
+{
+	const struct shunt_icpt_out_cidr *a = x, *b = y;
+
+	if (a->key.identity != b->key.identity)
+		return a->key.identity < b->key.identity ? -1 : 1;
+	if (a->key.prefixlen != b->key.prefixlen)
+		return a->key.prefixlen < b->key.prefixlen ? -1 : 1;
+	return memcmp(a->key.addr, b->key.addr, sizeof(a->key.addr));
+}
+
+size_t shunt_out_cidrs_close(struct shunt_icpt_out_cidr *v, size_t n)
+{
+	size_t i, j, m = 0;
+
+	if (!n)
+		return 0;
+	/* host bits cleared, so equal blocks have equal keys */
+	for (i = 0; i < n; i++) {
+		uint32_t bits = v[i].key.prefixlen - SHUNT_OUT_CIDR_ID_BITS;
+
+		for (j = bits; j < 128; j++)
+			v[i].key.addr[j / 8] &= (uint8_t) ~(0x80u >> (j % 8));
+	}
+	qsort(v, n, sizeof(*v), out_cidr_cmp);
+	for (i = 0; i < n; i++) {
+		if (m && !out_cidr_cmp(&v[m - 1], &v[i]))
+			v[m - 1].flags |= v[i].flags;
+		else
+			v[m++] = v[i];
+	}
+	/* sorted by prefix length within an identity: containers come first */
+	for (i = 0; i < m; i++)
+		for (j = 0; j < i; j++)
+			if (out_cidr_contains(&v[j], &v[i]))
+				v[i].flags |= v[j].flags;
+	return m;
 }
 
 int shunt_parse_port(const char *s, uint16_t *port)
@@ -318,6 +403,10 @@ enum {
 	OPT_EXCL_IN,
 	OPT_NO_L7_PROXY,
 	OPT_L4_POLICY,
+	OPT_CNI_SOCKET,
+	OPT_CNI_STATE,
+	OPT_INCL_OUT_CIDR,
+	OPT_EXCL_OUT_CIDR,
 };
 
 int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, size_t errlen)
@@ -345,6 +434,10 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 		{"exclude-inbound-port", required_argument, NULL, OPT_EXCL_IN},
 		{"no-l7-proxy", no_argument, NULL, OPT_NO_L7_PROXY},
 		{"l4-policy", required_argument, NULL, OPT_L4_POLICY},
+		{"cni-socket", required_argument, NULL, OPT_CNI_SOCKET},
+		{"cni-state", required_argument, NULL, OPT_CNI_STATE},
+		{"include-outbound-cidr", required_argument, NULL, OPT_INCL_OUT_CIDR},
+		{"exclude-outbound-cidr", required_argument, NULL, OPT_EXCL_OUT_CIDR},
 		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
@@ -411,14 +504,40 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 		case OPT_CAPTURE:
 			if (shunt_parse_capture(optarg, &o->capture))
 				goto bad;
+			o->set |= SHUNT_OPT_SET_CAPTURE;
+			break;
+		case OPT_INCL_OUT_CIDR:
+			if (!(o->set & SHUNT_OPT_SET_OUT_INCLUDE))
+				o->out_include_all = false;
+			o->set |= SHUNT_OPT_SET_OUT_INCLUDE;
+			if (!strcmp(optarg, "*")) {
+				o->out_include_all = true;
+				break;
+			}
+			if (o->n_out_include >= SHUNT_OPTS_MAX_LIST ||
+			    shunt_parse_cidr(optarg, &o->out_include[o->n_out_include].key))
+				goto bad;
+			snprintf(o->out_include[o->n_out_include].text,
+				 sizeof(o->out_include[0].text), "%s", optarg);
+			o->n_out_include++;
+			break;
+		case OPT_EXCL_OUT_CIDR:
+			if (o->n_out_exclude >= SHUNT_OPTS_MAX_LIST ||
+			    shunt_parse_cidr(optarg, &o->out_exclude[o->n_out_exclude].key))
+				goto bad;
+			snprintf(o->out_exclude[o->n_out_exclude].text,
+				 sizeof(o->out_exclude[0].text), "%s", optarg);
+			o->n_out_exclude++;
 			break;
 		case OPT_PROXY_UID:
+			o->set |= SHUNT_OPT_SET_PROXY_UID;
 			if (!strcmp(optarg, "none"))
 				o->proxy_uid = SHUNT_UID_NONE;
 			else if (parse_u32(optarg, 0, SHUNT_UID_NONE - 1, &o->proxy_uid))
 				goto bad;
 			break;
 		case OPT_PROXY_MARK:
+			o->set |= SHUNT_OPT_SET_PROXY_MARK;
 			if (parse_u32(optarg, 0, 0xffffffffu, &o->proxy_mark))
 				goto bad;
 			break;
@@ -428,14 +547,17 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 			o->proxy_cgroups[o->n_proxy_cgroups++] = optarg;
 			break;
 		case OPT_OUTBOUND_PORT:
+			o->set |= SHUNT_OPT_SET_OUT_PORT;
 			if (shunt_parse_port(optarg, &o->outbound_port))
 				goto bad;
 			break;
 		case OPT_INBOUND_PORT:
+			o->set |= SHUNT_OPT_SET_IN_PORT;
 			if (shunt_parse_port(optarg, &o->inbound_port))
 				goto bad;
 			break;
 		case OPT_INBOUND_CAPTURE:
+			o->set |= SHUNT_OPT_SET_IN_CAPTURE;
 			if (!strcmp(optarg, "on"))
 				o->inbound_capture = true;
 			else if (!strcmp(optarg, "off"))
@@ -456,15 +578,23 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 			o->n_excl_in++;
 			break;
 		case OPT_NO_L7_PROXY:
+			o->set |= SHUNT_OPT_SET_NO_L7_PROXY;
 			o->no_l7_proxy = true;
 			break;
 		case OPT_L4_POLICY:
+			o->set |= SHUNT_OPT_SET_L4_POLICY;
 			if (!strcmp(optarg, "on"))
 				o->l4_policy = true;
 			else if (!strcmp(optarg, "off"))
 				o->l4_policy = false;
 			else
 				goto bad;
+			break;
+		case OPT_CNI_SOCKET:
+			o->cni_socket = optarg;
+			break;
+		case OPT_CNI_STATE:
+			o->cni_state = optarg;
 			break;
 		case 'v':
 			o->verbose = true;
@@ -483,6 +613,10 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 	}
 	if (o->outbound_port == o->inbound_port) {
 		snprintf(err, errlen, "--outbound-port and --inbound-port must differ");
+		return -EINVAL;
+	}
+	if (o->cni_state && !o->cni_socket) {
+		snprintf(err, errlen, "--cni-state needs --cni-socket");
 		return -EINVAL;
 	}
 	return 0;

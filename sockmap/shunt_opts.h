@@ -36,6 +36,16 @@ struct shunt_icpt_l4 {
 	struct shunt_l4_key key;
 	uint32_t verdict;
 };
+/* shunt_out_cidrs entry (value SHUNT_CIDR_INCLUDE | SHUNT_CIDR_EXCLUDE) */
+struct shunt_icpt_out_cidr {
+	struct shunt_out_cidr_key key;
+	uint32_t flags;
+};
+/* shunt_icpt_wports entry (value SHUNT_PORT_*) */
+struct shunt_icpt_wport {
+	struct shunt_wport_key key;
+	uint32_t flags;
+};
 struct shunt_icpt_tables {
 	struct shunt_icpt_cg *cg;
 	size_t n_cg;
@@ -43,6 +53,11 @@ struct shunt_icpt_tables {
 	size_t n_addr;
 	struct shunt_icpt_l4 *l4;
 	size_t n_l4;
+	/* workloads[].capture: per-workload ranges (own identity) and ports */
+	struct shunt_icpt_out_cidr *out_cidr;
+	size_t n_out_cidr;
+	struct shunt_icpt_wport *wport;
+	size_t n_wport;
 	bool policy; /* enforce l4 (a config with policies was given) */
 };
 
@@ -83,8 +98,47 @@ struct shunt_opts {
 	size_t n_excl_in;
 	bool no_l7_proxy; /* --no-l7-proxy: Istio's TCP reduction of the L4 entries */
 	bool l4_policy;	  /* --l4-policy on|off (on): enforce --config's policies at connect() */
+	/* outbound capture ranges (global): --include-outbound-cidr CIDR|'*' (default '*'),
+	 * --exclude-outbound-cidr CIDR, or the config's capture section */
+	bool out_include_all;
+	struct shunt_opt_cidr out_include[SHUNT_OPTS_MAX_LIST];
+	size_t n_out_include;
+	struct shunt_opt_cidr out_exclude[SHUNT_OPTS_MAX_LIST];
+	size_t n_out_exclude;
+	unsigned int
+		set; /* SHUNT_OPT_SET_*: given as flags, so the config does not override them */
 	const struct shunt_icpt_tables *tables; /* from --config; NULL = none */
+	/* pod registry (shunt-cni): --cni-socket PATH serves it, --cni-state FILE persists it */
+	const char *cni_socket;
+	const char *cni_state;
 };
+
+/* shunt_opts.set: capture settings given on the command line (they win over
+ * the config file's "capture" section; list flags add to the config's lists,
+ * except the outbound include ranges, which replace them). */
+#define SHUNT_OPT_SET_CAPTURE	  (1u << 0)
+#define SHUNT_OPT_SET_PROXY_UID	  (1u << 1)
+#define SHUNT_OPT_SET_PROXY_MARK  (1u << 2)
+#define SHUNT_OPT_SET_OUT_PORT	  (1u << 3)
+#define SHUNT_OPT_SET_IN_PORT	  (1u << 4)
+#define SHUNT_OPT_SET_IN_CAPTURE  (1u << 5)
+#define SHUNT_OPT_SET_L4_POLICY	  (1u << 6)
+#define SHUNT_OPT_SET_NO_L7_PROXY (1u << 7)
+#define SHUNT_OPT_SET_OUT_INCLUDE (1u << 8)
+
+/*
+ * Entries of shunt_out_cidrs made consistent (pure): entries with the same
+ * key are merged, and each entry gets the flags of every entry of its
+ * identity that contains it, so the kernel's longest match alone decides
+ * "in an include range and in no exclude range". Sorts v; returns the new n.
+ */
+size_t shunt_out_cidrs_close(struct shunt_icpt_out_cidr *v, size_t n);
+/* The entry for a trie CIDR (IPv4 mapped) of an identity. */
+void shunt_out_cidr_entry(struct shunt_icpt_out_cidr *e, uint32_t identity,
+			  const struct shunt_cidr_key *k, uint32_t flags);
+/* Global entries (identity SHUNT_IDENT_ANY) from the options into v (room
+ * for 2 * SHUNT_OPTS_MAX_LIST + 1); returns the count (not yet closed). */
+size_t shunt_out_cidrs_global(const struct shunt_opts *o, struct shunt_icpt_out_cidr *v);
 
 /* Istio's own ports, never captured in either direction (--capture istio). */
 #define SHUNT_ISTIO_N_EXCLUDED 8

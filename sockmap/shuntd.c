@@ -24,9 +24,20 @@
 
 #include <sys/stat.h>
 
+#include "capture_cfg.h"
 #include "shunt/config.h"
 #include "shunt/l4.h"
 #include "shunt/policy.h"
+#endif
+
+/* The pod registry (shunt-cni) needs the config library to turn pods into workloads. */
+#if defined(SHUNT_HAVE_CONFIG) && defined(SHUNT_HAVE_REGISTRY)
+#define SHUNT_REGISTRY 1
+#include <libgen.h>
+#include <time.h>
+
+#include "pod_workloads.h"
+#include "registry.h"
 #endif
 
 static bool verbose;
@@ -44,7 +55,10 @@ static void usage(FILE *f)
 		"              [--proxy-cgroup PATH]... [--outbound-port P] [--inbound-port P]\n"
 		"              [--inbound-capture on|off] [--exclude-outbound-port P]...\n"
 		"              [--exclude-inbound-port P]... [--no-l7-proxy] [--l4-policy "
-		"on|off]\n");
+		"on|off]\n"
+		"              [--include-outbound-cidr CIDR|*]... [--exclude-outbound-cidr "
+		"CIDR]...\n"
+		"              [--cni-socket PATH [--cni-state FILE]]\n");
 }
 
 static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -126,6 +140,7 @@ static void tables_free(struct shunt_icpt_tables *t)
 {
 	if (!t)
 		return;
+	shunt_capture_tables_free(t);
 	free(t->cg);
 	free(t->addr);
 	free(t->l4);
@@ -251,6 +266,10 @@ static int build_tables(const struct shunt_config *cfg, const struct shunt_opts 
 		}
 		t->n_l4 = nl4;
 	}
+	/* workloads[].sidecar and workloads[].capture */
+	err = shunt_capture_tables(cfg, o, t);
+	if (err)
+		goto cleanup;
 	*out = t;
 	t = NULL;
 cleanup:
@@ -262,8 +281,7 @@ cleanup:
 }
 
 /* The config file's "accelerate" section: cgroup (unless --cgroup), ports, CIDRs. */
-static int apply_config(struct shunt_opts *o, struct shunt_config **keep,
-			struct shunt_icpt_tables **tables)
+static int apply_config(struct shunt_opts *o, struct shunt_config **keep)
 {
 	struct shunt_diags d = {0};
 	struct shunt_config *cfg = NULL;
@@ -307,10 +325,14 @@ static int apply_config(struct shunt_opts *o, struct shunt_config **keep,
 	if (err)
 		fprintf(stderr, "shuntd: %s: too many accelerate entries (max %d per list)\n",
 			o->config, SHUNT_OPTS_MAX_LIST);
-	if (!err)
-		err = build_tables(cfg, o, tables);
-	if (!err)
-		o->tables = *tables;
+	if (!err) {
+		/* the "capture" section; flags given on the command line win */
+		char msg[160];
+
+		err = shunt_capture_apply_config(o, &cfg->capture, msg, sizeof(msg));
+		if (err)
+			fprintf(stderr, "shuntd: %s: %s\n", o->config, msg);
+	}
 cleanup:
 	shunt_diags_free(&d);
 	if (err) {
@@ -322,15 +344,240 @@ cleanup:
 }
 #endif
 
-/* SIGHUP: parse the same command line again, re-read --config, update the maps.
- * The cgroup stays (changing it needs a restart). On any error the old policy stays. */
-static void reload(const struct shunt_opts *cur, int argc, char **argv, struct shunt_agent *a)
+/* Everything shuntd runs with; replaced as a whole on SIGHUP. */
+struct shuntd {
+	struct shunt_opts o; /* o.tables == tables */
+	struct shunt_agent *agent;
+	char cgroup[PATH_MAX]; /* attached to (a reload cannot move it) */
+#ifdef SHUNT_HAVE_CONFIG
+	struct shunt_config *cfg; /* --config; an empty config with --cni-socket alone */
+	struct shunt_icpt_tables *tables;
+#endif
+#ifdef SHUNT_REGISTRY
+	struct shunt_registry *reg;
+	struct shunt_pods pods;
+	bool dirty;		/* pods changed since the maps were last written */
+	uint64_t retry_ms;	/* after a failed map update */
+	char cg2root[PATH_MAX]; /* the cgroup v2 mount (registered cgroups are relative to it) */
+#endif
+};
+
+#ifdef SHUNT_HAVE_CONFIG
+/* The interception tables of the static config merged with the registered pods. */
+static int make_tables(struct shuntd *d, struct shunt_icpt_tables **out)
 {
-	struct shunt_opts n;
+	*out = NULL;
+	if (!d->cfg)
+		return 0;
+#ifdef SHUNT_REGISTRY
+	if (d->reg) {
+		struct shunt_pods_merged m;
+		int err = shunt_pods_merge(d->cfg, &d->pods, &m);
+
+		if (err)
+			return err;
+		err = build_tables(&m.cfg, &d->o, out);
+		if (!err && verbose && (m.dropped_addrs || m.joined_static))
+			fprintf(stderr,
+				"shuntd: pods: %zu joined a config workload of the same name, %zu "
+				"addresses left to the config or a newer pod\n",
+				m.joined_static, m.dropped_addrs);
+		shunt_pods_merged_free(&m);
+		return err;
+	}
+#endif
+	return build_tables(d->cfg, &d->o, out);
+}
+#endif
+
+#ifdef SHUNT_REGISTRY
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Registry callback (inside shunt_registry_handle): update the pod table; the
+ * maps are written once the pending requests are served (pods_apply). */
+static int on_pod(void *ctx, enum shunt_reg_op op, const struct shunt_reg_pod *pod)
+{
+	struct shuntd *d = ctx;
+	int err;
+
+	if (op == SHUNT_REG_ADD) {
+		err = shunt_pods_put(&d->pods, pod, now_ms());
+		shunt_pods_print_diags(&d->pods, stderr, "shuntd: ");
+		if (err < 0) {
+			fprintf(stderr, "shuntd: refused ADD %s/%s: %s\n", pod->ns, pod->name,
+				strerror(-err));
+			return err;
+		}
+	} else if (op == SHUNT_REG_DEL) {
+		shunt_pods_del(&d->pods, pod->container_id);
+		if (shunt_pods_compact(&d->pods))
+			fprintf(stderr, "shuntd: pods: identities renumbered (many free slots)\n");
+	}
+	fprintf(stderr, "shuntd: pod %s %s/%s (container %s, uid %s, %u address(es))\n",
+		shunt_reg_op_name(op), pod->ns, pod->name, pod->container_id,
+		pod->pod_uid[0] ? pod->pod_uid : "-", pod->n_ips);
+	d->dirty = true;
+	return 0;
+}
+
+/* Write the identity and L4 maps for the current pods (new entries first,
+ * stale ones last: see shunt_agent_set_policy). On failure the maps keep
+ * the previous state and the update is retried a second later. */
+static void pods_apply(struct shuntd *d)
+{
+	struct shunt_icpt_tables *t = NULL;
+	struct timespec t0, t1;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = make_tables(d, &t);
+	if (!err) {
+		d->o.tables = t;
+		err = shunt_agent_set_policy(d->agent, &d->o);
+	}
+	if (err) {
+		fprintf(stderr, "shuntd: pods: failed to update the maps (retrying): %s\n",
+			strerror(-err));
+		d->o.tables = d->tables;
+		tables_free(t);
+		d->retry_ms = now_ms() + 1000;
+		return;
+	}
+	tables_free(d->tables);
+	d->tables = t;
+	d->dirty = false;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fprintf(stderr,
+		"shuntd: pods applied: %zu registered, %zu with a cgroup; %zu workload cgroups "
+		"here, %zu address blocks, %zu L4 entries (%.2f ms)\n",
+		d->pods.live, shunt_pods_resolved(&d->pods), t ? t->n_cg : 0, t ? t->n_addr : 0,
+		t ? t->n_l4 : 0,
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+}
+
+/* Look for the cgroups still missing (when due); apply what changed. */
+static void pods_tick(struct shuntd *d)
+{
+	uint64_t now = now_ms();
+
+	if (shunt_pods_next_retry(&d->pods) <= now &&
+	    shunt_pods_resolve_cgroups(&d->pods, d->cgroup, d->cg2root, now) > 0)
+		d->dirty = true;
+	if (d->dirty && now >= d->retry_ms)
+		pods_apply(d);
+}
+
+/* poll() timeout until the next cgroup search or map retry, -1 for none. */
+static int pods_timeout(const struct shuntd *d)
+{
+	uint64_t next = shunt_pods_next_retry(&d->pods), now = now_ms();
+
+	if (d->dirty && d->retry_ms < next)
+		next = d->retry_ms;
+	if (next == SHUNT_PODS_NEVER)
+		return -1;
+	return next <= now ? 0 : (int)(next - now > 60000 ? 60000 : next - now);
+}
+
+/* The socket's directory: created 0700 when missing; a directory other users
+ * may enter is reported (the socket itself is 0600). */
+static int registry_dir(const char *sock)
+{
+	char buf[PATH_MAX], *dir;
+	struct stat st;
+
+	snprintf(buf, sizeof(buf), "%s", sock);
+	dir = dirname(buf);
+	if (stat(dir, &st)) {
+		if (errno != ENOENT || mkdir(dir, 0700)) {
+			fprintf(stderr, "shuntd: --cni-socket directory %s: %s\n", dir,
+				strerror(errno));
+			return -errno;
+		}
+		return 0;
+	}
+	if (st.st_mode & S_IWOTH && !(st.st_mode & S_ISVTX)) {
+		fprintf(stderr, "shuntd: --cni-socket directory %s is writable by every user\n",
+			dir);
+		return -EPERM;
+	}
+	if (st.st_mode & 0007)
+		fprintf(stderr,
+			"shuntd: warning: --cni-socket directory %s is open to other users (mode "
+			"%04o; 0700 or 0750 recommended)\n",
+			dir, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/* Serve the socket, load the state file and take its pods (cgroups searched once). */
+static int registry_start(struct shuntd *d)
+{
+	const struct shunt_reg_table *t;
+	char why[512] = "";
+	uint64_t now = now_ms();
+	int err;
+
+	if (shunt_cgroup2_root(d->cg2root, sizeof(d->cg2root)))
+		d->cg2root[0] = '\0';
+	err = registry_dir(d->o.cni_socket);
+	if (!err)
+		err = shunt_registry_open(&d->reg, d->o.cni_socket, d->o.cni_state, on_pod, d, why,
+					  sizeof(why));
+	if (err) {
+		if (why[0])
+			fprintf(stderr, "shuntd: pod registry: %s\n", why);
+		return err;
+	}
+	t = shunt_registry_table(d->reg);
+	for (size_t i = 0; i < t->n; i++) {
+		err = shunt_pods_put(&d->pods, &t->pods[i], now);
+		if (err < 0)
+			fprintf(stderr, "shuntd: state file: pod %s/%s skipped: %s\n",
+				t->pods[i].ns, t->pods[i].name, strerror(-err));
+	}
+	shunt_pods_print_diags(&d->pods, stderr, "shuntd: ");
+	shunt_pods_resolve_cgroups(&d->pods, d->cgroup, d->cg2root, now);
+	fprintf(stderr, "shuntd: pod registry on %s (state %s): %zu pods, %zu with a cgroup\n",
+		d->o.cni_socket, d->o.cni_state ? d->o.cni_state : "none", d->pods.live,
+		shunt_pods_resolved(&d->pods));
+	return 0;
+}
+#endif
+
+#ifdef SHUNT_HAVE_CONFIG
+/* --config, or with --cni-socket alone an empty config (workloads come from pods). */
+static int load_config(struct shunt_opts *o, struct shunt_config **cfg)
+{
+	struct shunt_diags dg = {0};
+	int err = 0;
+
+	*cfg = NULL;
+	if (o->config)
+		return apply_config(o, cfg);
+	if (o->cni_socket) {
+		err = shunt_config_load_string("{}", "(pod registry)", cfg, &dg);
+		shunt_diags_free(&dg);
+	}
+	return err;
+}
+#endif
+
+/* SIGHUP: parse the same command line again, re-read --config, update the maps
+ * (with the registered pods). The cgroup and the registry socket stay
+ * (changing them needs a restart). On any error the old policy stays. */
+static void reload(struct shuntd *d, int argc, char **argv)
+{
+	struct shunt_opts n, old = d->o;
 	char msg[512];
 	int err;
 #ifdef SHUNT_HAVE_CONFIG
-	struct shunt_config *cfg = NULL;
+	struct shunt_config *cfg = NULL, *old_cfg = d->cfg;
 	struct shunt_icpt_tables *tables = NULL;
 #endif
 
@@ -339,31 +586,55 @@ static void reload(const struct shunt_opts *cur, int argc, char **argv, struct s
 		fprintf(stderr, "shuntd: reload: %s\n", msg);
 		return;
 	}
+	n.ready_fd = -1;
+	n.cni_socket = old.cni_socket;
+	n.cni_state = old.cni_state;
 #ifdef SHUNT_HAVE_CONFIG
-	if (n.config && apply_config(&n, &cfg, &tables)) {
+	if (load_config(&n, &cfg)) {
 		fprintf(stderr, "shuntd: reload: keeping the current policy\n");
 		return;
 	}
-	if (n.cgroup && cur->cgroup && strcmp(n.cgroup, cur->cgroup))
+	if (n.cgroup && strcmp(n.cgroup, d->cgroup))
 		fprintf(stderr, "shuntd: reload: cgroup change to %s ignored (restart to move)\n",
 			n.cgroup);
+	n.cgroup = d->cgroup;
+	d->o = n;
+	d->cfg = cfg;
+	err = make_tables(d, &tables);
+	if (err) {
+		fprintf(stderr, "shuntd: reload: keeping the current policy: %s\n", strerror(-err));
+		d->o = old;
+		d->cfg = old_cfg;
+		shunt_config_free(cfg);
+		return;
+	}
+	d->o.tables = tables;
+#else
+	n.cgroup = d->cgroup;
+	d->o = n;
 #endif
-	if (shunt_opts_intercept(&n) != shunt_agent_intercepting(a))
+	if (shunt_opts_intercept(&d->o) != shunt_agent_intercepting(d->agent))
 		fprintf(stderr, "shuntd: reload: turning interception %s needs a restart\n",
-			shunt_opts_intercept(&n) ? "on" : "off");
-	err = shunt_agent_set_policy(a, &n);
-	if (err)
+			shunt_opts_intercept(&d->o) ? "on" : "off");
+	err = shunt_agent_set_policy(d->agent, &d->o);
+	if (err) {
 		fprintf(stderr, "shuntd: reload: failed to update maps: %s\n", strerror(-err));
-	else
+#ifdef SHUNT_REGISTRY
+		d->dirty = true; /* retried with the pods */
+		d->retry_ms = now_ms() + 1000;
+#endif
+	} else
 		fprintf(stderr,
 			"shuntd: reloaded: %zu excluded ports, %zu include and %zu exclude CIDRs, "
 			"small-writes=%s, capture=%s, %zu L4 entries\n",
-			n.n_exclude_ports, n.n_include, n.n_exclude,
-			shunt_small_writes_name(n.small_writes), shunt_capture_name(n.capture),
-			n.tables ? n.tables->n_l4 : 0);
+			d->o.n_exclude_ports, d->o.n_include, d->o.n_exclude,
+			shunt_small_writes_name(d->o.small_writes),
+			shunt_capture_name(d->o.capture), d->o.tables ? d->o.tables->n_l4 : 0);
 #ifdef SHUNT_HAVE_CONFIG
-	shunt_config_free(cfg);
-	tables_free(tables);
+	/* the new config is in force (also when a map write failed: the next update retries) */
+	shunt_config_free(old_cfg);
+	tables_free(d->tables);
+	d->tables = tables;
 #endif
 }
 
@@ -382,58 +653,60 @@ static void log_counters(struct shunt_agent *a)
 
 int main(int argc, char **argv)
 {
-	struct shunt_agent *agent = NULL;
-#ifdef SHUNT_HAVE_CONFIG
-	struct shunt_config *config = NULL;
-	struct shunt_icpt_tables *tables = NULL;
-#endif
-	struct shunt_opts o;
-	char msg[1024], cgroot[PATH_MAX];
-	const char *cgroup;
-	struct pollfd pfd[2];
+	static struct shuntd d; /* large (paths); zeroed */
+	char msg[1024];
+	struct pollfd pfd[3];
 	sigset_t mask;
-	int sfd = -1, mfd = -1, err, rc = 1, n;
+	int sfd = -1, mfd = -1, err, rc = 1, n, npfd, timeout = -1;
 
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
 	}
-	shunt_opts_init(&o);
-	if (shunt_opts_parse(&o, argc, argv, msg, sizeof(msg))) {
+	shunt_opts_init(&d.o);
+	if (shunt_opts_parse(&d.o, argc, argv, msg, sizeof(msg))) {
 		fprintf(stderr, "shuntd: %s (see shuntd --help)\n", msg);
 		return SHUNT_EXIT_ENV;
 	}
-	verbose = o.verbose;
+	verbose = d.o.verbose;
 	libbpf_set_print(on_libbpf_print);
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	if (o.config) {
+	/* pins, the registry socket and its state file: for root only */
+	umask(0077);
+#ifndef SHUNT_REGISTRY
+	if (d.o.cni_socket) {
+		fprintf(stderr, "shuntd: --cni-socket is unavailable (built without cni/ or "
+				"config/)\n");
+		return SHUNT_EXIT_ENV;
+	}
+#endif
 #ifdef SHUNT_HAVE_CONFIG
-		if (apply_config(&o, &config, &tables))
-			return SHUNT_EXIT_ENV;
+	if (load_config(&d.o, &d.cfg))
+		return SHUNT_EXIT_ENV;
 #else
+	if (d.o.config) {
 		fprintf(stderr, "shuntd: --config is unavailable (built without config/)\n");
 		return SHUNT_EXIT_ENV;
+	}
 #endif
-	}
 
-	cgroup = o.cgroup;
-	if (!cgroup) {
-		if (shunt_cgroup2_root(cgroot, sizeof(cgroot))) {
-			fprintf(stderr, "shuntd: no cgroup v2 mount found (mount -t cgroup2 none "
-					"/sys/fs/cgroup)\n");
-			rc = SHUNT_EXIT_ENV;
-			goto cleanup;
-		}
-		cgroup = cgroot;
-		o.cgroup = cgroup;
+	if (d.o.cgroup) {
+		snprintf(d.cgroup, sizeof(d.cgroup), "%s", d.o.cgroup);
+	} else if (shunt_cgroup2_root(d.cgroup, sizeof(d.cgroup))) {
+		fprintf(stderr, "shuntd: no cgroup v2 mount found (mount -t cgroup2 none "
+				"/sys/fs/cgroup)\n");
+		rc = SHUNT_EXIT_ENV;
+		goto cleanup;
 	}
-	if (shunt_preflight(cgroup, o.pin_dir, msg, sizeof(msg))) {
+	d.o.cgroup = d.cgroup;
+	if (shunt_preflight(d.cgroup, d.o.pin_dir, msg, sizeof(msg))) {
 		fprintf(stderr, "shuntd: %s\n", msg);
 		rc = SHUNT_EXIT_ENV;
 		goto cleanup;
 	}
-	if (shunt_probe_kernel(msg, sizeof(msg))) {
-		fprintf(stderr, "shuntd: this kernel lacks: %s\n", msg);
+	err = shunt_probe_kernel(msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "shuntd: %s%s\n", err == -EPERM ? "" : "this kernel lacks: ", msg);
 		rc = SHUNT_EXIT_ENV;
 		goto cleanup;
 	}
@@ -449,84 +722,126 @@ int main(int argc, char **argv)
 		fprintf(stderr, "shuntd: failed to create signalfd: %s\n", strerror(errno));
 		goto cleanup;
 	}
-	if (o.metrics) {
-		mfd = metrics_listen(&o);
+	if (d.o.metrics) {
+		mfd = metrics_listen(&d.o);
 		if (mfd < 0) {
-			fprintf(stderr, "shuntd: failed to listen on %s: %s\n", o.metrics,
+			fprintf(stderr, "shuntd: failed to listen on %s: %s\n", d.o.metrics,
 				strerror(-mfd));
 			goto cleanup;
 		}
 	}
-
-	err = shunt_agent_start(&o, &agent);
+#ifdef SHUNT_REGISTRY
+	if (d.o.cni_socket && registry_start(&d)) {
+		rc = SHUNT_EXIT_ENV;
+		goto cleanup;
+	}
+#endif
+#ifdef SHUNT_HAVE_CONFIG
+	err = make_tables(&d, &d.tables);
 	if (err)
 		goto cleanup;
-	if (shunt_agent_intercepting(agent))
+	d.o.tables = d.tables;
+#endif
+
+	err = shunt_agent_start(&d.o, &d.agent);
+	if (err)
+		goto cleanup;
+	if (shunt_agent_intercepting(d.agent))
 		fprintf(stderr,
 			"shuntd: attached connect4/connect6/getsockopt to %s: capture=%s "
 			"(outbound %u, inbound %u, proxy uid %d, %zu proxy cgroups), "
 			"%zu L4 entries, %zu workload cgroups here, %zu address blocks\n",
-			cgroup, shunt_capture_name(o.capture), o.outbound_port, o.inbound_port,
-			o.proxy_uid == SHUNT_UID_NONE ? -1 : (int)o.proxy_uid, o.n_proxy_cgroups,
-			o.tables ? o.tables->n_l4 : 0, o.tables ? o.tables->n_cg : 0,
-			o.tables ? o.tables->n_addr : 0);
+			d.cgroup, shunt_capture_name(d.o.capture), d.o.outbound_port,
+			d.o.inbound_port, d.o.proxy_uid == SHUNT_UID_NONE ? -1 : (int)d.o.proxy_uid,
+			d.o.n_proxy_cgroups, d.o.tables ? d.o.tables->n_l4 : 0,
+			d.o.tables ? d.o.tables->n_cg : 0, d.o.tables ? d.o.tables->n_addr : 0);
 	fprintf(stderr,
 		"shuntd: attached sockops to %s, sk_msg to the sockhash; pinned in %s/%s; "
 		"small-writes=%s (run %u, avg < %u B)%s%s\n",
-		cgroup, o.pin_dir, SHUNT_PIN_VERSION, shunt_small_writes_name(o.small_writes),
-		o.small_min_run, o.small_max_avg, o.metrics ? "; metrics on " : "",
-		o.metrics ? o.metrics : "");
-	if (o.ready_fd >= 0) {
-		if (write(o.ready_fd, "ready\n", 6) != 6)
+		d.cgroup, d.o.pin_dir, SHUNT_PIN_VERSION, shunt_small_writes_name(d.o.small_writes),
+		d.o.small_min_run, d.o.small_max_avg, d.o.metrics ? "; metrics on " : "",
+		d.o.metrics ? d.o.metrics : "");
+	if (d.o.ready_fd >= 0) {
+		if (write(d.o.ready_fd, "ready\n", 6) != 6)
 			fprintf(stderr, "shuntd: failed to write to --ready-fd %d: %s\n",
-				o.ready_fd, strerror(errno));
-		close(o.ready_fd);
+				d.o.ready_fd, strerror(errno));
+		close(d.o.ready_fd);
+		d.o.ready_fd = -1;
 	}
 
 	pfd[0].fd = sfd;
 	pfd[0].events = POLLIN;
-	pfd[1].fd = mfd;
-	pfd[1].events = POLLIN;
+	npfd = 1;
+	if (mfd >= 0) {
+		pfd[npfd].fd = mfd;
+		pfd[npfd++].events = POLLIN;
+	}
+#ifdef SHUNT_REGISTRY
+	if (d.reg) {
+		pfd[npfd].fd = shunt_registry_fd(d.reg);
+		pfd[npfd++].events = POLLIN;
+	}
+#endif
 	for (;;) {
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, mfd >= 0 ? 2 : 1, -1) < 0) {
+#ifdef SHUNT_REGISTRY
+		if (d.reg)
+			timeout = pods_timeout(&d);
+#endif
+		if (poll(pfd, (nfds_t)npfd, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			fprintf(stderr, "shuntd: poll failed: %s\n", strerror(errno));
 			break;
 		}
-		if (mfd >= 0 && (pfd[1].revents & POLLIN))
-			on_metrics_conn(mfd, agent);
+		for (int i = 1; i < npfd; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			if (pfd[i].fd == mfd)
+				on_metrics_conn(mfd, d.agent);
+#ifdef SHUNT_REGISTRY
+			else if (d.reg && pfd[i].fd == shunt_registry_fd(d.reg))
+				shunt_registry_handle(d.reg);
+#endif
+		}
+#ifdef SHUNT_REGISTRY
+		if (d.reg)
+			pods_tick(&d);
+#endif
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
-			reload(&o, argc, argv, agent);
-			log_counters(agent);
+			reload(&d, argc, argv);
+			log_counters(d.agent);
 			continue;
 		}
 		fprintf(stderr, "shuntd: %s: stopping\n", strsignal((int)si.ssi_signo));
 		break;
 	}
-	log_counters(agent);
-	n = shunt_agent_stop(agent);
-	agent = NULL;
+	log_counters(d.agent);
+	n = shunt_agent_stop(d.agent);
+	d.agent = NULL;
 	fprintf(stderr,
 		"shuntd: detached and unpinned; %d open connection(s) continue on plain TCP\n",
 		n < 0 ? 0 : n);
 	rc = 0;
 cleanup:
-	if (agent)
-		shunt_agent_stop(agent);
+	if (d.agent)
+		shunt_agent_stop(d.agent);
+#ifdef SHUNT_REGISTRY
+	shunt_registry_close(d.reg); /* the state file stays for the next shuntd */
+	shunt_pods_free(&d.pods);
+#endif
 	if (mfd >= 0)
 		close(mfd);
 	if (sfd >= 0)
 		close(sfd);
 #ifdef SHUNT_HAVE_CONFIG
-	shunt_config_free(config);
-	tables_free(tables);
+	shunt_config_free(d.cfg);
+	tables_free(d.tables);
 #endif
 	return rc;
 }

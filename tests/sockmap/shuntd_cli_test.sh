@@ -29,6 +29,9 @@ cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 expect 2 "not on a bpffs mount" -- "$SHUNTD" --cgroup "$cg2" --pin-dir "$tmp/pins"
 expect 2 "must run as root" -- setpriv --reuid=65534 --regid=65534 --clear-groups \
 	"$SHUNTD" --cgroup "$cg2" --pin-dir /sys/fs/bpf/shunt-cli-test
+# root without the BPF capabilities (a container without them): one line that says so
+expect 2 "bpf() is not permitted" -- setpriv --inh-caps=-all --bounding-set=-bpf,-sys_admin,-perfmon \
+	"$SHUNTD" --cgroup "$cg2" --pin-dir /sys/fs/bpf/shunt-cli-test
 expect 2 "invalid value" -- "$SHUNTD" --small-writes sometimes
 expect 2 "loopback" -- "$SHUNTD" --metrics 0.0.0.0:9100
 if [ "${SHUNT_HAVE_CONFIG:-0}" = 1 ]; then
