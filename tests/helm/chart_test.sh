@@ -77,8 +77,8 @@ if render default; then
 		'([.[].kind] | sort) == ["ClusterRole","ClusterRoleBinding","ConfigMap","DaemonSet","ServiceAccount"]'
 	check "hostNetwork, ClusterFirstWithHostNet, no hostPID, shared process namespace" \
 		"$POD | .hostNetwork == true and .dnsPolicy == \"ClusterFirstWithHostNet\" and .hostPID == false and .shareProcessNamespace == true"
-	check "containers shuntd, proxy, registry, reloader; init cni-install" \
-		"[$POD | .containers[].name] == [\"shuntd\",\"proxy\",\"registry\",\"reloader\"] and [$POD | .initContainers[].name] == [\"cni-install\"]"
+	check "containers shuntd, proxy, cni-token, reloader (no registry sidecar: shuntd serves it); init cni-install" \
+		"[$POD | .containers[].name] == [\"shuntd\",\"proxy\",\"cni-token\",\"reloader\"] and [$POD | .initContainers[].name] == [\"cni-install\"]"
 	check "shuntd: drop ALL, add BPF NET_ADMIN SYS_ADMIN PERFMON, not privileged" \
 		"$(C shuntd) | .securityContext | .privileged == false and .capabilities.drop == [\"ALL\"] and .capabilities.add == [\"BPF\",\"NET_ADMIN\",\"SYS_ADMIN\",\"PERFMON\"] and .allowPrivilegeEscalation == false"
 	check "no container is privileged or keeps default capabilities" \
@@ -100,10 +100,18 @@ if render default; then
 	check "updateStrategy RollingUpdate maxUnavailable 1, tolerate everything, node-critical" \
 		"$DS | .spec.updateStrategy == {\"type\":\"RollingUpdate\",\"rollingUpdate\":{\"maxUnavailable\":1}} and .spec.template.spec.tolerations == [{\"operator\":\"Exists\"}] and .spec.template.spec.priorityClassName == \"system-node-critical\""
 	check "cni-install gets socket + failPolicy ignore and the host CNI dirs" \
-		"$POD | .initContainers[0] | ([.env[] | {(.name): .value}] | add) as \$e | \$e.SHUNT_CNI_SOCKET == \"/run/shunt/cni.sock\" and \$e.SHUNT_CNI_FAIL_POLICY == \"ignore\" and ([.volumeMounts[].name] == [\"cni-bin\",\"cni-conf\"])"
-	check "registry sidecar serves /run/shunt/cni.sock" \
-		"$(C registry) | .args == [\"--socket=/run/shunt/cni.sock\",\"--state=/run/shunt/registry.json\"]"
+		"$POD | .initContainers[0] | ([.env[] | {(.name): .value}] | add) as \$e | \$e.SHUNT_CNI_SOCKET == \"/run/shunt/cni/cni.sock\" and \$e.SHUNT_CNI_FAIL_POLICY == \"ignore\" and ([.volumeMounts[].name] == [\"cni-bin\",\"cni-conf\"])"
+	check "shuntd serves the registry: --cni-socket in its own dir under runDir, state file" \
+		"$(C shuntd) | (.args | index(\"--cni-socket=/run/shunt/cni/cni.sock\") != null and index(\"--cni-state=/run/shunt/registry.json\") != null) and (.volumeMounts[] | select(.name == \"run\") | .mountPath == \"/run/shunt\")"
 	check "resources on every container" "[$POD | .containers[] | .resources.requests.memory != null] | all"
+	check "cni-install: kubeconfig on the node's confDir, apiFailure fail, apiTimeoutMs 2000" \
+		"$POD | .initContainers[0] | ([.env[] | {(.name): .value}] | add) as \$e | \$e.SHUNT_CNI_KUBECONFIG == \"/etc/cni/net.d/shunt-kubeconfig\" and \$e.SHUNT_CNI_API_FAILURE == \"fail\" and \$e.SHUNT_CNI_API_TIMEOUT_MS == \"2000\""
+	check "cni-token runs token-watch on the host CNI conf dir, root without capabilities" \
+		"$(C cni-token) | .command == [\"shunt-cni-install\",\"token-watch\"] and .env == [{\"name\":\"CNI_CONF_DIR\",\"value\":\"/host/cni/net.d\"}] and .volumeMounts == [{\"name\":\"cni-conf\",\"mountPath\":\"/host/cni/net.d\"}] and .securityContext.runAsUser == 0 and .securityContext.capabilities.drop == [\"ALL\"] and (.securityContext.capabilities | has(\"add\") | not) and .securityContext.readOnlyRootFilesystem == true"
+	check "the pod mounts its service account token (read by cni-install and cni-token)" \
+		"$POD | .automountServiceAccountToken == true"
+	check "ClusterRole grants get on pods (shunt-cni's API lookup)" \
+		"[.[] | select(.kind == \"ClusterRole\") | .rules[] | select((.resources | index(\"pods\")) and (.verbs | index(\"get\")))] | length == 1"
 	if jq -e '.proxy.admin == "127.0.0.1:15000" and .proxy.listeners[0].upstream == "original-dst" and (has("workloads") | not)' "$WORK/default.config.json" >/dev/null; then
 		ok "default: config.json proxy section"
 	else bad "default: config.json proxy section"; fi
@@ -117,9 +125,11 @@ if render full -f "$HERE/values/full.yaml"; then
 	check "metrics relay: socat from :9301 to shuntd's 127.0.0.1:9300" \
 		"$(C metrics-relay) | .command == [\"socat\"] and .args == [\"TCP-LISTEN:9301,fork,reuseaddr\",\"TCP:127.0.0.1:9300\"]"
 	check "shuntd args: cgroupfs path, redirect mode, cni registry flags, -v, extra arg" \
-		"$(C shuntd) | .args | (index(\"--cgroup=/host/cgroup/kubepods\") != null and index(\"--small-writes=redirect\") != null and index(\"--cni-socket=/var/run/shunt/cni.sock\") != null and index(\"-v\") != null and index(\"--small-min-run=16\") != null and index(\"--pin-dir=/sys/fs/bpf/shunt-prod\") != null)"
+		"$(C shuntd) | .args | (index(\"--cgroup=/host/cgroup/kubepods\") != null and index(\"--small-writes=redirect\") != null and index(\"--cni-socket=/var/run/shunt/cni/cni.sock\") != null and index(\"-v\") != null and index(\"--small-min-run=16\") != null and index(\"--pin-dir=/sys/fs/bpf/shunt-prod\") != null)"
 	check "no registry sidecar with cni.registry=shuntd; no CNI uninstall in preStop" \
 		"([$POD | .containers[].name] | index(\"registry\") == null) and ($(C shuntd) | .lifecycle.preStop.exec.command[2] | test(\"uninstall\") | not)"
+	check "cni.kubeconfig: path under a custom confDir (trailing / trimmed), apiFailure ignore, 750 ms" \
+		"$POD | .initContainers[0] | ([.env[] | {(.name): .value}] | add) as \$e | \$e.SHUNT_CNI_KUBECONFIG == \"/etc/kubernetes/cni/net.d/shunt-kubeconfig\" and \$e.SHUNT_CNI_API_FAILURE == \"ignore\" and \$e.SHUNT_CNI_API_TIMEOUT_MS == \"750\""
 	check "image, pull policy, pull secret, names" \
 		"$(C shuntd) | .image == \"registry.example.test:5000/mesh/shunt:0.1.0-rc1\" and .imagePullPolicy == \"Always\""
 	check "maxUnavailable 10%, custom toleration, node selector, grace period" \
@@ -141,6 +151,8 @@ if render istio -f "$HERE/values/istio.yaml"; then
 		"([$POD | .containers[].name] | index(\"proxy\") == null) and ($(C reloader) | .env[] | select(.name == \"SHUNT_RELOAD_TARGETS\") | .value == \"shuntd\")"
 	check "Istio mode: shuntd captures for Envoy (uid 1337, 15001/15006, inbound off, exclusions)" \
 		"$(C shuntd) | .args | (index(\"--capture=istio\") != null and index(\"--proxy-uid=1337\") != null and index(\"--outbound-port=15001\") != null and index(\"--inbound-port=15006\") != null and index(\"--inbound-capture=off\") != null and index(\"--exclude-outbound-port=9000\") != null and index(\"--exclude-outbound-port=9001\") != null and index(\"--exclude-inbound-port=8443\") != null)"
+	check "cni.registry=sidecar: shunt-registryd serves runDir/cni.sock, shuntd has no --cni-* flags" \
+		"($(C registry) | .args == [\"--socket=/run/shunt/cni.sock\",\"--state=/run/shunt/registry.json\"]) and ($(C shuntd) | .args | map(test(\"^--cni-\")) | any | not) and ($POD | .initContainers[0].env[] | select(.name == \"SHUNT_CNI_SOCKET\") | .value == \"/run/shunt/cni.sock\")"
 	if jq -e '(has("proxy") | not) and .accelerate.excludePorts == [22]' "$WORK/istio.config.json" >/dev/null; then
 		ok "istio: config.json has no proxy section"
 	else bad "istio: config.json has no proxy section"; fi
@@ -151,6 +163,13 @@ if render minimal -f "$HERE/values/minimal.yaml"; then
 		"([$POD | .containers[].name] == [\"shuntd\"]) and ($POD | has(\"initContainers\") | not) and ($POD | .shareProcessNamespace == false) and ($(C shuntd) | .args | index(\"--cgroup=/host/cgroup\") != null)"
 	check "no RBAC / ServiceAccount objects; existing SA used; OnDelete" \
 		"([.[].kind] | sort) == [\"ConfigMap\",\"DaemonSet\"] and ($POD | .serviceAccountName == \"existing-sa\") and ($DS | .spec.updateStrategy == {\"type\":\"OnDelete\"})"
+fi
+
+if render nokube --set cni.kubeconfig.enabled=false; then
+	check "cni.kubeconfig.enabled=false: no cni-token container, no SHUNT_CNI_KUBECONFIG/API_* env, no automount override" \
+		"([$POD | .containers[].name] == [\"shuntd\",\"proxy\",\"reloader\"]) and ([$POD | .initContainers[0].env[].name | select(test(\"^SHUNT_CNI_(KUBECONFIG|API_)\"))] == []) and ($POD | has(\"automountServiceAccountToken\") | not)"
+	check "cni.kubeconfig.enabled=false: the installer still chains shunt-cni" \
+		"$POD | .initContainers[0].command == [\"shunt-cni-install\",\"install\"]"
 fi
 
 # --set on the command line (the README's install examples).

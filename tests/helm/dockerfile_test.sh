@@ -68,7 +68,7 @@ for bin in "$@"; do
 		case "$pkg" in
 		libc6 | libgcc-s1) continue ;; # in every Debian base image
 		esac
-		if [ -n "$pkg" ] && echo "$rt_pkgs" | grep -qx "$pkg"; then
+		if [ -n "$pkg" ] && grep -qx -- "$pkg" <<<"$rt_pkgs"; then
 			ok "$(basename "$bin"): $(basename "$lib") from $pkg (installed in the image)"
 		else
 			bad "$(basename "$bin"): $lib from '${pkg:-unknown}' is not installed by the runtime stage"
@@ -82,7 +82,7 @@ while read -r src; do
 done < <(grep '^COPY ' "$DF" | grep -v -- '--from=' | awk '{ for (i = 2; i < NF; i++) print $i }')
 targets=$(stage_text 0 | grep -o -- '--target [^&]*' | tr ' ' '\n' | grep -v -e '^--target$' -e '^$')
 for out in $(stage_text 0 | grep -o '/build/[a-z]*/[a-z-]*' | sort -u); do
-	if echo "$targets" | grep -qx "$(basename "$out")"; then ok "$out is a built target"; else bad "$out is copied but not built (--target)"; fi
+	if grep -qx -- "$(basename "$out")" <<<"$targets"; then ok "$out is a built target"; else bad "$out is copied but not built (--target)"; fi
 done
 for t in $targets; do
 	if grep -Eqs "add_executable\($t( |$)" "$ROOT"/*/CMakeLists.txt; then ok "target $t is defined"; else bad "target $t not defined in any CMakeLists.txt"; fi
@@ -95,9 +95,9 @@ grep -q 'COPY docker/shunt-reloader.sh /usr/local/bin/shunt-reloader' "$DF" || b
 declare -A pkg_of=([socat]=socat [jq]=jq [pgrep]=procps)
 for cmd in $(grep -ho 'command: \[[a-z-]*' "$ROOT"/helm/templates/*.yaml | sed 's/command: \[//' | sort -u) \
 	$(grep -ho '^\s*- sh$' "$ROOT"/helm/templates/*.yaml | tr -d ' -' | sort -u) shuntctl jq pgrep; do
-	if echo "$image_cmds" | tr ' ' '\n' | grep -qx "$cmd"; then
+	if grep -qx -- "$cmd" <<<"${image_cmds// /$'\n'}"; then
 		ok "chart command $cmd is in the image"
-	elif [ -n "${pkg_of[$cmd]:-}" ] && echo "$rt_pkgs" | grep -qx "${pkg_of[$cmd]}"; then
+	elif [ -n "${pkg_of[$cmd]:-}" ] && grep -qx -- "${pkg_of[$cmd]}" <<<"$rt_pkgs"; then
 		ok "chart command $cmd comes from runtime package ${pkg_of[$cmd]}"
 	else
 		bad "chart command $cmd is not provided by the image"

@@ -16,7 +16,7 @@ endif()
 add_test(NAME helm_chart COMMAND bash ${SHUNT_HELM_TESTS}/chart_test.sh ${_chart_args})
 set_tests_properties(helm_chart PROPERTIES LABELS unit TIMEOUT 600 RESOURCE_LOCK shunt_helm_tools)
 
-add_test(NAME helm_cni_install COMMAND bash ${SHUNT_HELM_TESTS}/cni_install_test.sh $<TARGET_FILE:shunt-cni>)
+add_test(NAME helm_cni_install COMMAND bash ${SHUNT_HELM_TESTS}/cni_install_test.sh $<TARGET_FILE:shunt-cni> $<TARGET_FILE:shunt-registryd>)
 set_tests_properties(helm_cni_install PROPERTIES LABELS unit TIMEOUT 60)
 
 add_test(NAME helm_reloader COMMAND bash ${SHUNT_HELM_TESTS}/reloader_test.sh)
