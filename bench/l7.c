@@ -277,14 +277,11 @@ static int l7_server_main(const struct bench_cell_spec *spec, struct bench_share
 {
 	struct server sv = {.spec = spec, .s = &sh->server, .ep = -1};
 	struct side *s = &sh->server;
-	struct ready_msg msg = {0};
 	struct epoll_event ev, evs[MAX_EVENTS];
-	struct sockaddr_un sun;
-	struct sockaddr_in sin;
+	uint16_t ready_port = 0;
 	uint8_t *buf = NULL;
-	socklen_t alen;
 	double cpu0 = 0;
-	int lfd = -1, one = 1, ret = 1, phase_seen = 0;
+	int lfd = -1, ret = 1, phase_seen = 0;
 
 	if (wl_child_setup(spec, spec->server_cpu, parent, s))
 		goto cleanup;
@@ -293,39 +290,17 @@ static int l7_server_main(const struct bench_cell_spec *spec, struct bench_share
 		wl_side_fail(s, "malloc", ENOMEM);
 		goto cleanup;
 	}
-	if (spec->kind == BENCH_PATH_UNIX) {
-		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		wl_unix_addr(spec, parent, &sun, &alen);
-		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, alen)) {
-			wl_side_fail(s, "bind unix socket", errno);
-			goto cleanup;
-		}
-	} else {
-		lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sin.sin_port = htons((uint16_t)port);
-		alen = sizeof(sin);
-		if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-		    bind(lfd, (struct sockaddr *)&sin, alen) ||
-		    getsockname(lfd, (struct sockaddr *)&sin, &alen)) {
-			wl_side_fail(s, "bind 127.0.0.1", errno);
-			goto cleanup;
-		}
-		msg.port = sin.sin_port;
-	}
+	lfd = wl_bind_server(spec, parent, port, SOCK_NONBLOCK, s, &ready_port);
+	if (lfd < 0)
+		goto cleanup;
 	sv.ep = epoll_create1(EPOLL_CLOEXEC);
 	ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = NULL};
 	if (listen(lfd, 4096) || sv.ep < 0 || epoll_ctl(sv.ep, EPOLL_CTL_ADD, lfd, &ev)) {
 		wl_side_fail(s, "listen", errno);
 		goto cleanup;
 	}
-	msg.ok = 1;
-	if (write(ready_fd, &msg, sizeof(msg)) != sizeof(msg)) {
-		wl_side_fail(s, "write ready pipe", errno);
+	if (wl_send_ready(ready_fd, ready_port, s))
 		goto cleanup;
-	}
 	for (;;) {
 		int n = epoll_wait(sv.ep, evs, MAX_EVENTS, SERVER_TICK_MS);
 		int ph = atomic_load_explicit(&sh->phase, memory_order_relaxed);
@@ -1153,18 +1128,11 @@ int bench_run_l7_cell(const struct bench_cell_spec *spec, struct bench_shared *s
 {
 	pid_t parent = getpid(), pids[2] = {-1, -1}, proxy = -1; /* server, client */
 	bool is_proxy = spec->kind >= BENCH_PATH_PROXY;
-	struct ready_msg msg = {0};
 	char log[4096] = "";
-	struct pollfd pfd;
-	int rp[2] = {-1, -1}, ret = 0, timeout_ms, bport = 0, lport = 0;
-	uint16_t target;
+	int ret = 0, timeout_ms, bport = 0, lport = 0;
+	uint16_t target = 0;
 
-	memset(out, 0, sizeof(*out));
-	memset(&sh->client, 0, sizeof(sh->client));
-	memset(&sh->server, 0, sizeof(sh->server));
-	atomic_store(&sh->phase, 0);
-	sh->n = 0;
-
+	wl_cell_reset(sh, out);
 	if (is_proxy) {
 		bport = pick_port();
 		lport = pick_port();
@@ -1173,49 +1141,9 @@ int bench_run_l7_cell(const struct bench_cell_spec *spec, struct bench_shared *s
 			return -EADDRINUSE;
 		}
 	}
-	if (pipe2(rp, O_CLOEXEC)) {
-		ret = -errno;
-		snprintf(err, errlen, "pipe: %s", strerror(-ret));
-		return ret;
-	}
-	fflush(NULL);
-	pids[0] = fork();
-	if (pids[0] < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "fork: %s", strerror(-ret));
+	ret = wl_start_server(spec, sh, l7_server_main, bport, &pids[0], &target, err, errlen);
+	if (ret)
 		goto cleanup;
-	}
-	if (pids[0] == 0) {
-		close(rp[0]);
-		_exit(l7_server_main(spec, sh, rp[1], parent, bport));
-	}
-	close(rp[1]);
-	rp[1] = -1;
-	pfd = (struct pollfd){.fd = rp[0], .events = POLLIN};
-	for (;;) {
-		int n = poll(&pfd, 1, WL_SETUP_TIMEOUT_MS);
-
-		if (bench_stop) {
-			ret = -EINTR;
-			goto cleanup;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n != 1) {
-			ret = -ETIMEDOUT;
-			snprintf(err, errlen, "server did not start listening");
-			goto cleanup;
-		}
-		break;
-	}
-	if (read(rp[0], &msg, sizeof(msg)) != sizeof(msg) || !msg.ok) {
-		wl_wait_children(pids, 1, WL_SETUP_TIMEOUT_MS);
-		ret = -EIO;
-		snprintf(err, errlen, "server: %s",
-			 sh->server.failed ? sh->server.msg : "exited during setup");
-		goto cleanup;
-	}
-	target = msg.port;
 	if (is_proxy) {
 		ret = proxy_start(spec, lport, bport, &proxy, log, sizeof(log), err, errlen);
 		if (ret)
@@ -1242,9 +1170,7 @@ int bench_run_l7_cell(const struct bench_cell_spec *spec, struct bench_shared *s
 	if (ret == -EINTR)
 		goto cleanup;
 	if (ret == -ETIMEDOUT) {
-		snprintf(err, errlen, "cell did not finish within %d ms (stalled connection?)",
-			 timeout_ms);
-		ret = -EBADMSG;
+		ret = wl_cell_stalled(timeout_ms, err, errlen);
 		goto cleanup;
 	}
 	if (proxy > 0 && waitpid(proxy, NULL, WNOHANG) == proxy) {
@@ -1253,16 +1179,9 @@ int bench_run_l7_cell(const struct bench_cell_spec *spec, struct bench_shared *s
 		ret = -EBADMSG;
 		goto cleanup;
 	}
-	if (ret || sh->client.failed || sh->server.failed) {
-		if (sh->client.failed)
-			snprintf(err, errlen, "client: %s", sh->client.msg);
-		else if (sh->server.failed)
-			snprintf(err, errlen, "server: %s", sh->server.msg);
-		else
-			snprintf(err, errlen, "a worker process died");
-		ret = sh->client.data_path || sh->server.data_path ? -EBADMSG : -EIO;
+	ret = wl_cell_failed(sh, ret, err, errlen);
+	if (ret)
 		goto cleanup;
-	}
 	fill_l7_sample(spec, sh, out);
 cleanup:
 	wl_kill_and_reap(pids, 2);
@@ -1271,9 +1190,5 @@ cleanup:
 		unlink(log);
 	else if (log[0] && ret != -EINTR && strlen(err) + 20 < errlen)
 		snprintf(err + strlen(err), errlen - strlen(err), " (log %s)", log);
-	if (rp[0] >= 0)
-		close(rp[0]);
-	if (rp[1] >= 0)
-		close(rp[1]);
 	return ret;
 }

@@ -207,6 +207,54 @@ int wl_recv_all(int fd, uint8_t *buf, size_t len)
 	return 1;
 }
 
+int wl_bind_server(const struct bench_cell_spec *spec, pid_t parent, int port, int sock_flags,
+		   struct side *s, uint16_t *ready_port)
+{
+	struct sockaddr_un sun;
+	struct sockaddr_in sin;
+	socklen_t alen;
+	int lfd, one = 1;
+
+	if (spec->kind == BENCH_PATH_UNIX) {
+		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | sock_flags, 0);
+		wl_unix_addr(spec, parent, &sun, &alen);
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, alen)) {
+			wl_side_fail(s, "bind unix socket", errno);
+			goto fail;
+		}
+		return lfd;
+	}
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | sock_flags, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	alen = sizeof(sin);
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(lfd, (struct sockaddr *)&sin, alen) ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &alen)) {
+		wl_side_fail(s, "bind 127.0.0.1", errno);
+		goto fail;
+	}
+	*ready_port = sin.sin_port;
+	return lfd;
+fail:
+	if (lfd >= 0)
+		close(lfd);
+	return -1;
+}
+
+int wl_send_ready(int ready_fd, uint16_t port, struct side *s)
+{
+	struct ready_msg msg = {.ok = 1, .port = port};
+
+	if (write(ready_fd, &msg, sizeof(msg)) != sizeof(msg)) {
+		wl_side_fail(s, "write ready pipe", errno);
+		return -1;
+	}
+	return 0;
+}
+
 void wl_read_tcp_info(int fd, struct side *s)
 {
 	struct tcp_info ti;
@@ -431,48 +479,24 @@ static int stream_receiver(const struct bench_cell_spec *spec, struct bench_shar
 }
 
 static int server_main(const struct bench_cell_spec *spec, struct bench_shared *sh, int ready_fd,
-		       pid_t parent)
+		       pid_t parent, int port)
 {
 	struct side *s = &sh->server;
-	struct ready_msg msg = {0};
-	struct sockaddr_un sun;
-	struct sockaddr_in sin;
-	socklen_t alen;
+	uint16_t ready_port = 0;
 	struct pollfd pfd;
 	int lfd = -1, fd = -1, one = 1, ret = 1;
 
 	if (wl_child_setup(spec, spec->server_cpu, parent, s))
 		goto cleanup;
-	if (spec->kind == BENCH_PATH_UNIX) {
-		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		wl_unix_addr(spec, parent, &sun, &alen);
-		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, alen)) {
-			wl_side_fail(s, "bind unix socket", errno);
-			goto cleanup;
-		}
-	} else {
-		lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		alen = sizeof(sin);
-		if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-		    bind(lfd, (struct sockaddr *)&sin, alen) ||
-		    getsockname(lfd, (struct sockaddr *)&sin, &alen)) {
-			wl_side_fail(s, "bind 127.0.0.1", errno);
-			goto cleanup;
-		}
-		msg.port = sin.sin_port;
-	}
+	lfd = wl_bind_server(spec, parent, port, 0, s, &ready_port);
+	if (lfd < 0)
+		goto cleanup;
 	if (listen(lfd, 1)) {
 		wl_side_fail(s, "listen", errno);
 		goto cleanup;
 	}
-	msg.ok = 1;
-	if (write(ready_fd, &msg, sizeof(msg)) != sizeof(msg)) {
-		wl_side_fail(s, "write ready pipe", errno);
+	if (wl_send_ready(ready_fd, ready_port, s))
 		goto cleanup;
-	}
 	pfd = (struct pollfd){.fd = lfd, .events = POLLIN};
 	if (poll(&pfd, 1, SETUP_TIMEOUT_MS) != 1) {
 		wl_side_fail(s, "no client connected", ETIMEDOUT);
@@ -667,21 +691,23 @@ static void fill_sample(const struct bench_cell_spec *spec, struct bench_shared 
 	out->valid = true;
 }
 
-int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
-		   struct bench_sample *out, char *err, size_t errlen)
+void wl_cell_reset(struct bench_shared *sh, struct bench_sample *out)
 {
-	pid_t parent = getpid(), pids[2] = {-1, -1}; /* server, client */
-	struct ready_msg msg = {0};
-	struct pollfd pfd;
-	int rp[2] = {-1, -1}, ret = 0, timeout_ms;
-
-	if (bench_workload_is_l7(spec->workload))
-		return bench_run_l7_cell(spec, sh, out, err, errlen);
 	memset(out, 0, sizeof(*out));
 	memset(&sh->client, 0, sizeof(sh->client));
 	memset(&sh->server, 0, sizeof(sh->server));
 	atomic_store(&sh->phase, 0);
 	sh->n = 0;
+}
+
+int wl_start_server(const struct bench_cell_spec *spec, struct bench_shared *sh,
+		    wl_server_fn server, int port, pid_t *pid, uint16_t *ready_port, char *err,
+		    size_t errlen)
+{
+	pid_t parent = getpid();
+	struct ready_msg msg = {0};
+	struct pollfd pfd;
+	int rp[2] = {-1, -1}, ret = 0;
 
 	if (pipe2(rp, O_CLOEXEC)) {
 		ret = -errno;
@@ -689,15 +715,15 @@ int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
 		return ret;
 	}
 	fflush(NULL);
-	pids[0] = fork();
-	if (pids[0] < 0) {
+	*pid = fork();
+	if (*pid < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "fork: %s", strerror(-ret));
 		goto cleanup;
 	}
-	if (pids[0] == 0) {
+	if (*pid == 0) {
 		close(rp[0]);
-		_exit(server_main(spec, sh, rp[1], parent));
+		_exit(server(spec, sh, rp[1], parent, port));
 	}
 	close(rp[1]);
 	rp[1] = -1;
@@ -721,12 +747,53 @@ int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
 	}
 	if (read(rp[0], &msg, sizeof(msg)) != sizeof(msg) || !msg.ok) {
 		/* server exited: its message says why */
-		wl_wait_children(pids, 1, SETUP_TIMEOUT_MS);
+		wl_wait_children(pid, 1, SETUP_TIMEOUT_MS);
 		ret = -EIO;
 		snprintf(err, errlen, "server: %s",
 			 sh->server.failed ? sh->server.msg : "exited during setup");
 		goto cleanup;
 	}
+	*ready_port = msg.port;
+cleanup:
+	if (rp[0] >= 0)
+		close(rp[0]);
+	if (rp[1] >= 0)
+		close(rp[1]);
+	return ret;
+}
+
+int wl_cell_stalled(int timeout_ms, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "cell did not finish within %d ms (stalled connection?)", timeout_ms);
+	return -EBADMSG;
+}
+
+int wl_cell_failed(const struct bench_shared *sh, int ret, char *err, size_t errlen)
+{
+	if (!ret && !sh->client.failed && !sh->server.failed)
+		return 0;
+	if (sh->client.failed)
+		snprintf(err, errlen, "client: %s", sh->client.msg);
+	else if (sh->server.failed)
+		snprintf(err, errlen, "server: %s", sh->server.msg);
+	else
+		snprintf(err, errlen, "a worker process died");
+	return sh->client.data_path || sh->server.data_path ? -EBADMSG : -EIO;
+}
+
+int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
+		   struct bench_sample *out, char *err, size_t errlen)
+{
+	pid_t parent = getpid(), pids[2] = {-1, -1}; /* server, client */
+	uint16_t port = 0;
+	int ret, timeout_ms;
+
+	if (bench_workload_is_l7(spec->workload))
+		return bench_run_l7_cell(spec, sh, out, err, errlen);
+	wl_cell_reset(sh, out);
+	ret = wl_start_server(spec, sh, server_main, 0, &pids[0], &port, err, errlen);
+	if (ret)
+		goto cleanup;
 
 	pids[1] = fork();
 	if (pids[1] < 0) {
@@ -735,16 +802,14 @@ int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
 		goto cleanup;
 	}
 	if (pids[1] == 0)
-		_exit(client_main(spec, sh, msg.port, parent));
+		_exit(client_main(spec, sh, port, parent));
 
 	timeout_ms = (int)((spec->warmup + spec->duration + 2 * SLACK_SECONDS) * 1000);
 	ret = wl_wait_children(pids, 2, timeout_ms);
 	if (ret == -EINTR)
 		goto cleanup;
 	if (ret == -ETIMEDOUT) {
-		snprintf(err, errlen, "cell did not finish within %d ms (stalled connection?)",
-			 timeout_ms);
-		ret = -EBADMSG;
+		ret = wl_cell_stalled(timeout_ms, err, errlen);
 		goto cleanup;
 	}
 	if (sh->server.short_window && !sh->client.failed) {
@@ -752,16 +817,9 @@ int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
 		ret = -EAGAIN;
 		goto cleanup;
 	}
-	if (ret || sh->client.failed || sh->server.failed) {
-		if (sh->client.failed)
-			snprintf(err, errlen, "client: %s", sh->client.msg);
-		else if (sh->server.failed)
-			snprintf(err, errlen, "server: %s", sh->server.msg);
-		else
-			snprintf(err, errlen, "a worker process died");
-		ret = sh->client.data_path || sh->server.data_path ? -EBADMSG : -EIO;
+	ret = wl_cell_failed(sh, ret, err, errlen);
+	if (ret)
 		goto cleanup;
-	}
 	if (spec->workload == BENCH_STREAM && sh->server.recv_bytes != sh->client.app_bytes) {
 		snprintf(err, errlen, "receiver got %llu bytes, sender wrote %llu",
 			 (unsigned long long)sh->server.recv_bytes,
@@ -772,9 +830,5 @@ int bench_run_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,
 	fill_sample(spec, sh, out);
 cleanup:
 	wl_kill_and_reap(pids, 2);
-	if (rp[0] >= 0)
-		close(rp[0]);
-	if (rp[1] >= 0)
-		close(rp[1]);
 	return ret;
 }

@@ -60,10 +60,33 @@ void wl_unix_addr(const struct bench_cell_spec *spec, pid_t parent, struct socka
 		  socklen_t *len);
 int wl_send_all(int fd, const uint8_t *buf, size_t len);
 int wl_recv_all(int fd, uint8_t *buf, size_t len);
+/* The server's listening socket (not yet listening): the unix path of the
+ * cell, or 127.0.0.1:port (0: any) with *ready_port its port (network order).
+ * sock_flags adds to SOCK_CLOEXEC. Returns the fd, or -1 with s failed. */
+int wl_bind_server(const struct bench_cell_spec *spec, pid_t parent, int port, int sock_flags,
+		   struct side *s, uint16_t *ready_port);
+/* Tell the parent the server listens (struct ready_msg); -1 with s failed. */
+int wl_send_ready(int ready_fd, uint16_t port, struct side *s);
 void wl_read_tcp_info(int fd, struct side *s);
 int wl_pidfd_open_(pid_t pid);
 void wl_kill_and_reap(pid_t *pids, int n);
 int wl_wait_children(pid_t *pids, int n, int timeout_ms);
+
+/* A worker's entry: signal readiness on ready_fd; port is the cell's own (0 for rr/stream). */
+typedef int (*wl_server_fn)(const struct bench_cell_spec *spec, struct bench_shared *sh,
+			    int ready_fd, pid_t parent, int port);
+/* Zero the sample, both sides and the phase before a cell. */
+void wl_cell_reset(struct bench_shared *sh, struct bench_sample *out);
+/* Fork server (*pid) and wait until it says it listens; *ready_port is its port
+ * (network order). Returns 0 or -errno with err set; the caller reaps *pid. */
+int wl_start_server(const struct bench_cell_spec *spec, struct bench_shared *sh,
+		    wl_server_fn server, int port, pid_t *pid, uint16_t *ready_port, char *err,
+		    size_t errlen);
+/* After a -ETIMEDOUT wait: sets err, returns -EBADMSG. */
+int wl_cell_stalled(int timeout_ms, char *err, size_t errlen);
+/* After the workers ran (ret from wl_wait_children): 0, or err set and -EBADMSG
+ * (a data-path failure) / -EIO. */
+int wl_cell_failed(const struct bench_shared *sh, int ret, char *err, size_t errlen);
 
 /* http / connect cell (l7.c). Same contract as bench_run_cell(). */
 int bench_run_l7_cell(const struct bench_cell_spec *spec, struct bench_shared *sh,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Pod registration protocol, table, state file, server and client (see registry.h). */
 #include "registry.h"
+#include "seterr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,20 +17,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *shunt_reg_op_name(enum shunt_reg_op op)
 {

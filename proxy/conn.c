@@ -10,12 +10,12 @@
  * every callback checks the state first.
  */
 #include "proxy.h"
+#include "verdict.h"
 
 #include <errno.h>
 #include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1023,7 +1023,6 @@ static void conn_on_head(struct sp_conn *c)
 	const struct shunt_policy *pol;
 	struct shunt_verdict v = {0};
 	struct shunt_l7_query q = {0};
-	char *lower = NULL;
 	int src_wl, dst_wl, err;
 
 	if (!c->req_start)
@@ -1045,38 +1044,12 @@ static void conn_on_head(struct sp_conn *c)
 	q.dst_port = sockaddr_port(&c->dst);
 	q.method = h->method;
 	q.method_len = h->method_len;
-	q.path = h->path;
+	q.path = h->path; /* forwarded as received, matched lower-cased if so */
 	q.path_len = h->path_len;
-	if (shunt_policy_norm_opts(pol)->case_insensitive) {
-		/* forwarded as received, matched lower-cased */
-		lower = malloc(h->path_len + 1);
-		if (lower) {
-			for (size_t i = 0; i < h->path_len; i++)
-				lower[i] = (char)tolower((unsigned char)h->path[i]);
-			q.path = lower;
-		}
-	}
 	q.host = h->host;
 	q.host_len = h->host_len;
-	/* CONNECT and Upgrade open a tunnel only when an ALLOW rule lists the
-	 * CONNECT method explicitly (a rule without methods does not count):
-	 * the policy engine's explicit_method_only. A CONNECT request needs one
-	 * lookup; an Upgrade request must be allowed as itself and, in one more
-	 * lookup, as an explicit CONNECT. */
-	q.explicit_method_only = h->is_connect;
-	err = shunt_policy_l7_verdict(pol, &q, &v);
-	if (!err && v.action == SHUNT_ALLOW && h->upgrade && !h->is_connect) {
-		q.method = "CONNECT";
-		q.method_len = 7;
-		q.explicit_method_only = true;
-		err = shunt_policy_l7_verdict(pol, &q, &v);
-	}
-	free(lower);
-	lower = NULL;
-	if (err) {
-		v.action = SHUNT_DENY;
-		v.policy = "default-deny";
-	}
+	/* an error (also for CONNECT/Upgrade: see verdict.h) is a default-deny */
+	sp_request_verdict(pol, &q, h->upgrade, h->is_connect, &v);
 	if (v.policy) {
 		copy_str(c->policy, sizeof(c->policy), v.policy);
 		c->has_policy = true;

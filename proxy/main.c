@@ -11,6 +11,7 @@
  * Exit codes: 0 after a graceful drain, 1 on a runtime error (cannot listen),
  * 2 on a bad config (diagnostics on stderr).
  */
+#include "listener_def.h"
 #include "privs.h"
 #include "server.h"
 
@@ -91,17 +92,8 @@ static int build_listeners(struct sp_server *srv, const struct shunt_config *cfg
 	srv->ldefs = calloc(pc->n_listeners, sizeof(*srv->ldefs));
 	if (!srv->ldefs)
 		return -ENOMEM;
-	for (size_t i = 0; i < pc->n_listeners; i++) {
-		const struct shunt_listener *l = &pc->listeners[i];
-		struct sp_listener_def *d = &srv->ldefs[i];
-
-		snprintf(d->name, sizeof(d->name), "%s", l->name ? l->name : "listener");
-		d->addr = l->address;
-		d->addr_len = l->address_len;
-		d->original_dst = l->upstream_original_dst;
-		d->upstream = l->upstream;
-		d->upstream_len = l->upstream_len;
-	}
+	for (size_t i = 0; i < pc->n_listeners; i++)
+		sp_listener_def_from(&srv->ldefs[i], &pc->listeners[i]);
 	srv->n_ldefs = pc->n_listeners;
 	return 0;
 }

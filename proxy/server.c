@@ -3,6 +3,7 @@
  * Control thread: config generations (load, reload on SIGHUP), workers,
  * graceful drain on SIGTERM, admin listener (/metrics, /ready).
  */
+#include "listener_def.h"
 #include "server.h"
 
 #include <errno.h>
@@ -208,12 +209,7 @@ static bool listeners_update(struct sp_server *srv, const struct shunt_proxy_con
 		bool held = false;
 		int fd, one = 1, err = 0;
 
-		snprintf(d->name, sizeof(d->name), "%s", l->name ? l->name : "listener");
-		d->addr = l->address;
-		d->addr_len = l->address_len;
-		d->original_dst = l->upstream_original_dst;
-		d->upstream = l->upstream;
-		d->upstream_len = l->upstream_len;
+		sp_listener_def_from(d, l);
 		if (i >= srv->n_ldefs || !ldef_eq(d, &srv->ldefs[i]))
 			changed = true;
 		for (size_t k = 0; k < srv->n_ldefs && !held; k++)

@@ -147,12 +147,22 @@ static int workload_ports(struct shunt_icpt_tables *t, size_t cap, uint32_t id,
 	return err;
 }
 
+static void own_cidrs(struct shunt_icpt_tables *t, uint32_t id, const struct shunt_cidrlist *l,
+		      int kind)
+{
+	struct shunt_opt_cidr oc;
+
+	for (size_t i = 0; i < l->n; i++) {
+		cidr_to_opt(&l->v[i], &oc);
+		shunt_out_cidr_entry(&t->out_cidr[t->n_out_cidr++], id, &oc.key, kind);
+	}
+}
+
 /* Own outbound ranges of one workload (each list it sets replaces the global one). */
 static void workload_cidrs(struct shunt_icpt_tables *t, const struct shunt_opts *o, uint32_t id,
 			   const struct shunt_workload_capture *wc, struct wflags *f)
 {
 	static const struct shunt_cidr_key all = {0};
-	struct shunt_opt_cidr oc;
 	size_t i;
 
 	if (wc->include_outbound == SHUNT_SEL_UNSET && !wc->exclude_outbound_cidrs.n)
@@ -162,22 +172,14 @@ static void workload_cidrs(struct shunt_icpt_tables *t, const struct shunt_opts 
 	    (wc->include_outbound == SHUNT_SEL_UNSET && o->out_include_all)) {
 		shunt_out_cidr_entry(&t->out_cidr[t->n_out_cidr++], id, &all, SHUNT_CIDR_INCLUDE);
 	} else if (wc->include_outbound == SHUNT_SEL_LIST) {
-		for (i = 0; i < wc->include_outbound_cidrs.n; i++) {
-			cidr_to_opt(&wc->include_outbound_cidrs.v[i], &oc);
-			shunt_out_cidr_entry(&t->out_cidr[t->n_out_cidr++], id, &oc.key,
-					     SHUNT_CIDR_INCLUDE);
-		}
+		own_cidrs(t, id, &wc->include_outbound_cidrs, SHUNT_CIDR_INCLUDE);
 	} else {
 		for (i = 0; i < o->n_out_include; i++)
 			shunt_out_cidr_entry(&t->out_cidr[t->n_out_cidr++], id,
 					     &o->out_include[i].key, SHUNT_CIDR_INCLUDE);
 	}
 	if (wc->exclude_outbound_cidrs.n) {
-		for (i = 0; i < wc->exclude_outbound_cidrs.n; i++) {
-			cidr_to_opt(&wc->exclude_outbound_cidrs.v[i], &oc);
-			shunt_out_cidr_entry(&t->out_cidr[t->n_out_cidr++], id, &oc.key,
-					     SHUNT_CIDR_EXCLUDE);
-		}
+		own_cidrs(t, id, &wc->exclude_outbound_cidrs, SHUNT_CIDR_EXCLUDE);
 	} else {
 		for (i = 0; i < o->n_out_exclude; i++)
 			shunt_out_cidr_entry(&t->out_cidr[t->n_out_cidr++], id,

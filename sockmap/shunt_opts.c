@@ -514,20 +514,12 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 				o->out_include_all = true;
 				break;
 			}
-			if (o->n_out_include >= SHUNT_OPTS_MAX_LIST ||
-			    shunt_parse_cidr(optarg, &o->out_include[o->n_out_include].key))
+			if (add_cidr(o->out_include, &o->n_out_include, optarg))
 				goto bad;
-			snprintf(o->out_include[o->n_out_include].text,
-				 sizeof(o->out_include[0].text), "%s", optarg);
-			o->n_out_include++;
 			break;
 		case OPT_EXCL_OUT_CIDR:
-			if (o->n_out_exclude >= SHUNT_OPTS_MAX_LIST ||
-			    shunt_parse_cidr(optarg, &o->out_exclude[o->n_out_exclude].key))
+			if (add_cidr(o->out_exclude, &o->n_out_exclude, optarg))
 				goto bad;
-			snprintf(o->out_exclude[o->n_out_exclude].text,
-				 sizeof(o->out_exclude[0].text), "%s", optarg);
-			o->n_out_exclude++;
 			break;
 		case OPT_PROXY_UID:
 			o->set |= SHUNT_OPT_SET_PROXY_UID;

@@ -166,7 +166,7 @@ static void port_list(struct actx *a, const char *value, struct shunt_portlist *
 static bool cidr_entry(const char *s, size_t n, struct shunt_cidr *out)
 {
 	char buf[INET6_ADDRSTRLEN + 1];
-	const char *slash = memchr(s, '/', n);
+	const char *slash = memchr(s, '/', n), *why;
 	size_t alen, blen, maxp;
 	unsigned bits = 0;
 
@@ -180,15 +180,10 @@ static bool cidr_entry(const char *s, size_t n, struct shunt_cidr *out)
 		return false;
 	memcpy(buf, s, alen);
 	buf[alen] = '\0';
-	if (inet_pton(AF_INET, buf, out->addr) == 1) {
-		out->family = AF_INET;
-		maxp = 32;
-	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-		out->family = AF_INET6;
-		maxp = 128;
-	} else {
+	/* the bare address: family, and the full length as its prefix */
+	if (cidr_parse(buf, out, &why))
 		return false;
-	}
+	maxp = out->prefix;
 	for (size_t i = 0; i < blen; i++) {
 		if (slash[1 + i] < '0' || slash[1 + i] > '9')
 			return false;

@@ -17,10 +17,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-SHUNT=""
-for c in "$here/../../build/proxy/shunt-proxy" "$here/../../build-proxy/proxy/shunt-proxy"; do
-	[ -x "$c" ] && { SHUNT=$c; break; }
-done
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+SHUNT=$(pb_find_shunt "$here")
 DUR=3
 ROUNDS=3
 CONNS=32
@@ -45,8 +44,7 @@ W=$(mktemp -d /tmp/shunt-proxy-profile.XXXXXX)
 chmod 755 "$W"
 pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	pb_stop_pids "${pids[@]}"
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -56,55 +54,10 @@ P_SHUNT=18681
 P_HAPROXY=18683
 P_CG=18684
 
-cat >"$W/back.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $W/nginx.pid;
-error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $W; proxy_temp_path $W; fastcgi_temp_path $W;
-  uwsgi_temp_path $W; scgi_temp_path $W;
-  keepalive_requests 1000000;
-  server { listen $BACK; location / { return 200 "ok\n"; } }
-}
-EOF
-cat >"$W/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$P_HAPROXY
-  acl allowed method GET
-  acl public path_beg /public/
-  http-request deny deny_status 403 unless allowed public
-  default_backend be
-backend be
-  server s1 $BACK
-EOF
-shunt_cfg() { # port
-	cat <<EOF
-{
- "workloads": [
-  {"name": "client", "namespace": "default", "addresses": ["127.0.0.1"]},
-  {"name": "backend", "namespace": "default", "labels": {"app": "backend"}, "addresses": ["127.0.0.2"]}],
- "authorizationPolicies": [
-  {"metadata": {"name": "backend-allow", "namespace": "default"},
-   "spec": {"selector": {"matchLabels": {"app": "backend"}}, "action": "ALLOW",
-    "rules": [{"to": [{"operation": {"methods": ["GET"], "paths": ["/public/*"]}}]}]}}],
- "proxy": {"listeners": [{"name": "bench", "address": "127.0.0.1:$1", "upstream": "$BACK"}]}
-}
-EOF
-}
-shunt_cfg $P_SHUNT >"$W/shunt.json"
-shunt_cfg $P_CG >"$W/shunt-cg.json"
+pb_backend_conf "$W" "$BACK" >"$W/back.conf"
+pb_haproxy_cfg "$P_HAPROXY" "$BACK" >"$W/haproxy.cfg"
+pb_shunt_cfg "$P_SHUNT" "$BACK" >"$W/shunt.json"
+pb_shunt_cfg "$P_CG" "$BACK" >"$W/shunt-cg.json"
 chmod 644 "$W"/*.json
 
 wait_port() { # port

@@ -22,12 +22,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 SHUNT=${SHUNT:-}
-if [ -z "$SHUNT" ]; then
-	for c in "$here/../../build/proxy/shunt-proxy" "$here/../../build-proxy/proxy/shunt-proxy"; do
-		[ -x "$c" ] && { SHUNT=$c; break; }
-	done
-fi
+[ -n "$SHUNT" ] || SHUNT=$(pb_find_shunt "$here")
 SHUNTD=${SHUNTD:-}
 ACCEL=1
 DUR=5
@@ -60,8 +58,7 @@ pids=()
 CG=""
 SHUNTD_PID=""
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	pb_stop_pids "${pids[@]}"
 	if [ -n "$SHUNTD_PID" ]; then
 		kill -TERM "$SHUNTD_PID" 2>/dev/null || true
 		wait "$SHUNTD_PID" 2>/dev/null || true
@@ -110,20 +107,7 @@ P_HAPROXY_ACC=18487
 
 # ---- backend nginx ----
 mkdir -p "$W/back" "$W/ngx"
-cat >"$W/back/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $W/back/nginx.pid;
-error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $W/back; proxy_temp_path $W/back; fastcgi_temp_path $W/back;
-  uwsgi_temp_path $W/back; scgi_temp_path $W/back;
-  keepalive_requests 1000000;
-  server { listen $BACK; location / { return 200 "ok\n"; } }
-}
-EOF
+pb_backend_conf "$W/back" "$BACK" >"$W/back/nginx.conf"
 # The backend runs in the accelerated cgroup: its sockets join the sockhash
 # only when the connecting proxy's socket is tracked, so the plain proxies'
 # upstream legs stay plain TCP.
@@ -155,47 +139,15 @@ http {
 EOF
 
 # ---- haproxy ----
-cat >"$W/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$P_HAPROXY
-  acl allowed method GET
-  acl public path_beg /public/
-  http-request deny deny_status 403 unless allowed public
-  default_backend be
-backend be
-  server s1 $BACK
-EOF
+pb_haproxy_cfg "$P_HAPROXY" "$BACK" >"$W/haproxy.cfg"
 
 # ---- shunt-proxy ----
-write_shunt_cfg() { # port extra_rules
-	cat <<EOF
-{
- "workloads": [
-  {"name": "client", "namespace": "default", "addresses": ["127.0.0.1"]},
-  {"name": "backend", "namespace": "default", "labels": {"app": "backend"}, "addresses": ["127.0.0.2"]}],
- "authorizationPolicies": [
-  {"metadata": {"name": "backend-allow", "namespace": "default"},
-   "spec": {"selector": {"matchLabels": {"app": "backend"}}, "action": "ALLOW",
-    "rules": [$2{"to": [{"operation": {"methods": ["GET"], "paths": ["/public/*"]}}]}]}}],
- "proxy": {"listeners": [{"name": "bench", "address": "127.0.0.1:$1", "upstream": "$BACK"}]}
-}
-EOF
-}
-write_shunt_cfg $P_SHUNT "" >"$W/shunt.json"
+pb_shunt_cfg "$P_SHUNT" "$BACK" >"$W/shunt.json"
 rules=""
 for i in $(seq 1 999); do
 	rules+="{\"to\": [{\"operation\": {\"methods\": [\"GET\"], \"paths\": [\"/svc$i/*\"]}}]},"
 done
-write_shunt_cfg $P_SHUNT1K "$rules" >"$W/shunt1k.json"
+pb_shunt_cfg "$P_SHUNT1K" "$BACK" "$rules" >"$W/shunt1k.json"
 cat >"$W/shuntall.json" <<EOF
 {
  "workloads": [{"name": "backend", "namespace": "default", "addresses": ["127.0.0.2"]}],
@@ -220,7 +172,7 @@ pids+=($!)
 PORTS="$P_SHUNT $P_SHUNT1K $P_SHUNTALL $P_HAPROXY $P_NGINX"
 NAMES="shunt haproxy nginx shunt-1k shunt-all"
 if [ -n "$CG" ]; then
-	write_shunt_cfg $P_SHUNT_ACC "" >"$W/shunt-acc.json"
+	pb_shunt_cfg "$P_SHUNT_ACC" "$BACK" >"$W/shunt-acc.json"
 	sed "s/127.0.0.1:$P_HAPROXY/127.0.0.1:$P_HAPROXY_ACC/" "$W/haproxy.cfg" >"$W/haproxy-acc.cfg"
 	incg taskset -c 1 "$SHUNT" --config "$W/shunt-acc.json" --log-level warn &
 	pid_shunt_acc=$!

@@ -50,29 +50,17 @@ static json_t *find(json_t *arr, const char *path, long long size)
 	return NULL;
 }
 
-/* Nothing named after this shunt-bench pid may survive it: cgroups, pins,
- * a shuntd process. */
-static void check_no_leftovers(pid_t pid)
+/* No running process may have needle in its command line. */
+static void check_no_process(const char *needle, const char *what)
 {
-	char path[4200], pin_prefix[64], cmd[4096];
-	struct stat st;
+	char path[300], cmd[4096];
 	struct dirent *d;
-	DIR *dir;
+	DIR *dir = opendir("/proc");
 
-	snprintf(path, sizeof(path), "%s/shunt-bench-%d", cg2, (int)pid);
-	CHECK(stat(path, &st) < 0 && errno == ENOENT, "cgroup %s left behind", path);
-	snprintf(pin_prefix, sizeof(pin_prefix), "shunt-bench-%d-", (int)pid);
-	dir = opendir("/sys/fs/bpf");
-	CHECK(dir, "opendir /sys/fs/bpf");
-	while ((d = readdir(dir)))
-		CHECK(strncmp(d->d_name, pin_prefix, strlen(pin_prefix)) != 0,
-		      "pin dir /sys/fs/bpf/%s left behind", d->d_name);
-	closedir(dir);
-	dir = opendir("/proc");
 	CHECK(dir, "opendir /proc");
 	while ((d = readdir(dir))) {
-		int fd;
 		ssize_t n;
+		int fd;
 
 		if (d->d_name[0] < '0' || d->d_name[0] > '9')
 			continue;
@@ -86,9 +74,30 @@ static void check_no_leftovers(pid_t pid)
 			if (cmd[i] == '\0')
 				cmd[i] = ' ';
 		cmd[n > 0 ? n : 0] = '\0';
-		CHECK(!strstr(cmd, pin_prefix), "process %s still runs: %s", d->d_name, cmd);
+		CHECK(!strstr(cmd, needle), "%s %s still runs: %s", what, d->d_name, cmd);
 	}
 	closedir(dir);
+}
+
+/* Nothing named after this shunt-bench pid may survive it: cgroups, pins,
+ * a shuntd process. */
+static void check_no_leftovers(pid_t pid)
+{
+	char path[4200], pin_prefix[64];
+	struct stat st;
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/shunt-bench-%d", cg2, (int)pid);
+	CHECK(stat(path, &st) < 0 && errno == ENOENT, "cgroup %s left behind", path);
+	snprintf(pin_prefix, sizeof(pin_prefix), "shunt-bench-%d-", (int)pid);
+	dir = opendir("/sys/fs/bpf");
+	CHECK(dir, "opendir /sys/fs/bpf");
+	while ((d = readdir(dir)))
+		CHECK(strncmp(d->d_name, pin_prefix, strlen(pin_prefix)) != 0,
+		      "pin dir /sys/fs/bpf/%s left behind", d->d_name);
+	closedir(dir);
+	check_no_process(pin_prefix, "process");
 }
 
 static void test_redirected(void)
@@ -208,31 +217,12 @@ static void test_quick_grid(void)
 /* No proxy started by a shunt-bench http/connect run may survive it. */
 static void check_no_proxy_left(pid_t pid)
 {
-	char path[300], cmd[4096], dir_prefix[64];
+	char dir_prefix[64];
 	struct dirent *d;
-	DIR *dir = opendir("/proc");
+	DIR *dir;
 
 	snprintf(dir_prefix, sizeof(dir_prefix), "/tmp/shunt-bench-l7-%d-", (int)pid);
-	CHECK(dir, "opendir /proc");
-	while ((d = readdir(dir))) {
-		ssize_t n;
-		int fd;
-
-		if (d->d_name[0] < '0' || d->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", d->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, cmd, sizeof(cmd) - 1);
-		close(fd);
-		for (ssize_t i = 0; i < n; i++)
-			if (cmd[i] == '\0')
-				cmd[i] = ' ';
-		cmd[n > 0 ? n : 0] = '\0';
-		CHECK(!strstr(cmd, dir_prefix), "proxy %s still runs: %s", d->d_name, cmd);
-	}
-	closedir(dir);
+	check_no_process(dir_prefix, "proxy");
 	/* and its config directory is gone */
 	dir = opendir("/tmp");
 	CHECK(dir, "opendir /tmp");

@@ -24,6 +24,7 @@
 #include "cni_plugin.h"
 #include "k8s_api.h"
 #include "registry.h"
+#include "regsrv_thread.h"
 
 /* Error rows of the tables below leave the expected-value columns out. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -240,35 +241,12 @@ static void test_identity_roundtrip(void)
 /* The largest pod the protocol allows: every label and annotation at its maximum,
  * annotation values full of characters JSON escapes. It fits in one request line
  * and goes through the real server intact. */
-struct regsrv {
-	struct shunt_registry *r;
-	int stop[2];
-};
-
-static void *regsrv_serve(void *arg)
-{
-	struct regsrv *s = arg;
-
-	for (;;) {
-		struct pollfd p[2] = {{.fd = shunt_registry_fd(s->r), .events = POLLIN},
-				      {.fd = s->stop[0], .events = POLLIN}};
-
-		if (poll(p, 2, -1) < 0)
-			continue;
-		if (p[1].revents)
-			return NULL;
-		if (p[0].revents)
-			shunt_registry_handle(s->r);
-	}
-}
-
 static void test_identity_max(void)
 {
 	static struct shunt_reg_request a = {.op = SHUNT_REG_ADD}, b;
 	char key[400], value[2048], sock[512], err[256] = "", *line = NULL;
 	const struct shunt_reg_pod *got;
-	struct regsrv s;
-	pthread_t th;
+	struct test_regsrv s = {0};
 
 	fill_pod(&a.pod, "cmax");
 	memset(a.pod.service_account, 's', 253);
@@ -297,17 +275,14 @@ static void test_identity_max(void)
 	snprintf(sock, sizeof(sock), "%s/reg.sock", g_dir);
 	REQUIRE(shunt_registry_open(&s.r, sock, NULL, NULL, NULL, err, sizeof(err)) == 0,
 		"registry open: %s", err);
-	REQUIRE(pipe(s.stop) == 0 && pthread_create(&th, NULL, regsrv_serve, &s) == 0, "thread");
+	REQUIRE(test_regsrv_start(&s) == 0, "thread");
 	CHECK(shunt_reg_send(sock, &a, 5000, err, sizeof(err)) == 0, "send the largest pod: %s",
 	      err);
-	REQUIRE(write(s.stop[1], "x", 1) == 1, "stop");
-	pthread_join(th, NULL);
+	REQUIRE(test_regsrv_stop(&s) == 0, "stop");
 	got = shunt_reg_table_find(shunt_registry_table(s.r), "cmax");
 	CHECK(got && !memcmp(got, &a.pod, sizeof(a.pod)),
 	      "the server holds the largest pod intact");
 	shunt_registry_close(s.r);
-	close(s.stop[0]);
-	close(s.stop[1]);
 }
 
 /* ---- kubeconfig ---- */

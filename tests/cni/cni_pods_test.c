@@ -28,6 +28,7 @@
 
 #include "pods.h"
 #include "registry.h"
+#include "regsrv_thread.h"
 #include "testutil.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -41,21 +42,19 @@ static char sock_path[256], state_path[256];
 /* ---- the stand-in for shuntd: registry server on a thread ---- */
 
 struct srv {
-	struct shunt_registry *r;
-	pthread_t th;
-	int stop[2];
+	struct test_regsrv t; /* t.mu = &mu */
 	pthread_mutex_t mu;
 	int adds, dels;
 	struct shunt_reg_pod last;
 };
 
-static struct srv S = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static struct srv S = {.t.mu = &S.mu, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int on_change(void *ctx, enum shunt_reg_op op, const struct shunt_reg_pod *pod)
 {
 	struct srv *s = ctx;
 
-	/* Runs inside shunt_registry_handle(), which serve() calls with s->mu held. */
+	/* Runs inside shunt_registry_handle(), called with s->mu held. */
 	if (op == SHUNT_REG_ADD)
 		s->adds++;
 	else
@@ -64,47 +63,23 @@ static int on_change(void *ctx, enum shunt_reg_op op, const struct shunt_reg_pod
 	return 0;
 }
 
-static void *serve(void *arg)
-{
-	struct srv *s = arg;
-
-	for (;;) {
-		struct pollfd p[2] = {{.fd = shunt_registry_fd(s->r), .events = POLLIN},
-				      {.fd = s->stop[0], .events = POLLIN}};
-
-		if (poll(p, 2, -1) < 0)
-			continue;
-		if (p[1].revents)
-			return NULL;
-		if (p[0].revents) {
-			pthread_mutex_lock(&s->mu);
-			shunt_registry_handle(s->r);
-			pthread_mutex_unlock(&s->mu);
-		}
-	}
-}
-
 static void server_start(void)
 {
 	char err[256] = "";
 
-	CHECK(shunt_registry_open(&S.r, sock_path, state_path, on_change, &S, err, sizeof(err)) ==
+	CHECK(shunt_registry_open(&S.t.r, sock_path, state_path, on_change, &S, err, sizeof(err)) ==
 		      0,
 	      "registry open: %s", err);
-	CHECK(pipe2(S.stop, O_CLOEXEC) == 0, "pipe");
-	CHECK(pthread_create(&S.th, NULL, serve, &S) == 0, "thread");
+	CHECK(test_regsrv_start(&S.t) == 0, "thread");
 }
 
 static void server_stop(void)
 {
-	if (!S.r)
+	if (!S.t.r)
 		return;
-	CHECK(write(S.stop[1], "x", 1) == 1, "stop");
-	pthread_join(S.th, NULL);
-	shunt_registry_close(S.r);
-	S.r = NULL;
-	close(S.stop[0]);
-	close(S.stop[1]);
+	CHECK(test_regsrv_stop(&S.t) == 0, "stop");
+	shunt_registry_close(S.t.r);
+	S.t.r = NULL;
 }
 
 /* Copy of a registered pod (under the lock). Returns false if absent. */
@@ -113,7 +88,7 @@ static bool server_find(const char *cid, struct shunt_reg_pod *out)
 	const struct shunt_reg_pod *p;
 
 	pthread_mutex_lock(&S.mu);
-	p = shunt_reg_table_find(shunt_registry_table(S.r), cid);
+	p = shunt_reg_table_find(shunt_registry_table(S.t.r), cid);
 	if (p)
 		*out = *p;
 	pthread_mutex_unlock(&S.mu);

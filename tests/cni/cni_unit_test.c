@@ -16,6 +16,7 @@
 
 #include "cni_plugin.h"
 #include "registry.h"
+#include "regsrv_thread.h"
 #include "testutil.h"
 
 struct req_case {
@@ -339,8 +340,7 @@ static void test_error_json(void)
 /* ---- server/client round trip ---- */
 
 struct srv {
-	struct shunt_registry *r;
-	int stop[2];
+	struct test_regsrv t;
 	int adds, dels;
 };
 
@@ -357,40 +357,21 @@ static int on_change(void *ctx, enum shunt_reg_op op, const struct shunt_reg_pod
 	return 0;
 }
 
-static void *serve(void *arg)
-{
-	struct srv *s = arg;
-
-	for (;;) {
-		struct pollfd p[2] = {{.fd = shunt_registry_fd(s->r), .events = POLLIN},
-				      {.fd = s->stop[0], .events = POLLIN}};
-
-		if (poll(p, 2, -1) < 0)
-			continue;
-		if (p[1].revents)
-			return NULL;
-		if (p[0].revents)
-			shunt_registry_handle(s->r);
-	}
-}
-
 static void test_server(const char *dir)
 {
 	char sock[512], state[512], err[256] = "";
 	struct shunt_reg_request a = {.op = SHUNT_REG_ADD}, d = {.op = SHUNT_REG_DEL};
 	struct srv s = {0};
-	pthread_t th;
 	struct stat st;
 
 	snprintf(sock, sizeof(sock), "%s/cni.sock", dir);
 	snprintf(state, sizeof(state), "%s/registry.json", dir);
 	CHECK(shunt_reg_send(sock, &a, 500, err, sizeof(err)) == -ENOENT, "nobody listens: %s",
 	      err);
-	CHECK(shunt_registry_open(&s.r, sock, state, on_change, &s, err, sizeof(err)) == 0,
+	CHECK(shunt_registry_open(&s.t.r, sock, state, on_change, &s, err, sizeof(err)) == 0,
 	      "open: %s", err);
 	CHECK(stat(sock, &st) == 0 && (st.st_mode & 0777) == 0600, "socket mode 0600");
-	CHECK(pipe(s.stop) == 0, "pipe");
-	CHECK(pthread_create(&th, NULL, serve, &s) == 0, "thread");
+	CHECK(test_regsrv_start(&s.t) == 0, "thread");
 
 	strcpy(a.pod.container_id, "cid1");
 	strcpy(a.pod.ns, "default");
@@ -415,16 +396,13 @@ static void test_server(const char *dir)
 	CHECK(shunt_reg_send(sock, &d, 2000, err, sizeof(err)) == 0, "DEL: %s", err);
 	CHECK(shunt_reg_send(sock, &d, 2000, err, sizeof(err)) == 0, "DEL again: %s", err);
 
-	CHECK(write(s.stop[1], "x", 1) == 1, "stop");
-	pthread_join(th, NULL);
+	CHECK(test_regsrv_stop(&s.t) == 0, "stop");
 	CHECK(s.adds == 1 && s.dels == 1, "callbacks: %d adds (retry is not a change), %d dels",
 	      s.adds, s.dels);
-	CHECK(shunt_registry_table(s.r)->n == 0, "table empty after DEL");
-	shunt_registry_close(s.r);
+	CHECK(shunt_registry_table(s.t.r)->n == 0, "table empty after DEL");
+	shunt_registry_close(s.t.r);
 	CHECK(access(sock, F_OK) != 0, "socket removed on close");
 	unlink(state);
-	close(s.stop[0]);
-	close(s.stop[1]);
 }
 
 static char g_dir[] = "/tmp/shunt-cni-unit-XXXXXX";

@@ -33,19 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		abort();                                      \
 	} while (0)
 
-/* the workloads of tests/config/test_import.c, so its data files import */
-#define WORKLOADS                                                                                \
-	"\"workloads\": ["                                                                       \
-	" {\"name\": \"app1\", \"serviceAccount\": \"app1\", \"labels\": {\"app\": \"app1\"}, "  \
-	"\"addresses\": [\"10.0.0.1\"]},"                                                        \
-	" {\"name\": \"app2\", \"serviceAccount\": \"app2\", \"labels\": {\"app\": \"app2\"}, "  \
-	"\"addresses\": [\"10.0.0.2\"]},"                                                        \
-	" {\"name\": \"app3\", \"serviceAccount\": \"app3\", \"labels\": {\"app\": \"app3\"}, "  \
-	"\"addresses\": [\"10.0.0.3\"]},"                                                        \
-	" {\"name\": \"prom\", \"namespace\": \"monitoring\", \"labels\": {\"app\": \"prom\"}, " \
-	"\"addresses\": [\"10.0.9.1\"]}]"
-
-static const char base_json[] = "{" WORKLOADS "}";
+#include "import_workloads.h"
 
 static char *write_policies(const struct shunt_config *c)
 {

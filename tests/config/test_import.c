@@ -14,18 +14,7 @@
 
 static const char *datadir = ".";
 
-#define WORKLOADS                                                                                \
-	"\"workloads\": ["                                                                       \
-	" {\"name\": \"app1\", \"serviceAccount\": \"app1\", \"labels\": {\"app\": \"app1\"}, "  \
-	"\"addresses\": [\"10.0.0.1\"]},"                                                        \
-	" {\"name\": \"app2\", \"serviceAccount\": \"app2\", \"labels\": {\"app\": \"app2\"}, "  \
-	"\"addresses\": [\"10.0.0.2\"]},"                                                        \
-	" {\"name\": \"app3\", \"serviceAccount\": \"app3\", \"labels\": {\"app\": \"app3\"}, "  \
-	"\"addresses\": [\"10.0.0.3\"]},"                                                        \
-	" {\"name\": \"prom\", \"namespace\": \"monitoring\", \"labels\": {\"app\": \"prom\"}, " \
-	"\"addresses\": [\"10.0.9.1\"]}]"
-
-static const char base_json[] = "{" WORKLOADS "}";
+#include "import_workloads.h"
 
 struct vq {
 	const char *src; /* workload name or NULL */

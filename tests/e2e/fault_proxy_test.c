@@ -33,6 +33,7 @@
  */
 #include "testutil.h"
 
+#include "../proxy/proxy_testlib.h"
 #include "../proxy/upstream_server.h"
 
 #include <arpa/inet.h>
@@ -61,24 +62,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
+#define UNDER_ASAN PT_UNDER_ASAN
 
-#define N_IDLE	  10000
-#define N_SLOW	  5
-#define MAX_CONNS (N_IDLE + 40)
-#define HEADER_MS 2000
-#define BIG_SIZE  (16u << 20)
-#define BIG_N	  8
-#define MAX_BUF	  (1u << 20)
+#define N_IDLE	   10000
+#define N_SLOW	   5
+#define MAX_CONNS  (N_IDLE + 40)
+#define HEADER_MS  2000
+#define BIG_SIZE   (16u << 20)
+#define BIG_N	   8
+#define MAX_BUF	   (1u << 20)
 /* Measured: ~4 KiB per keep-alive connection after one request (40-41 MiB
  * for 10,000, half of them after a 5 KiB head: the connection, the parser's
  * initial head and path buffers; an idle connection holds no input buffer,
@@ -93,98 +85,24 @@ static const char *access_log; /* proxy.accessLog in write_config(>= 0), or none
 static uint16_t port_main, port_big, port_admin, port_up, port_bigup;
 static struct us_server *up;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- the proxy process and its log ---- */
 
-static struct {
-	pid_t pid;
-	int fd;
-	pthread_t reader;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	char *buf;
-	size_t len, cap;
-	bool eof;
-} px = {.pid = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-
-static void *stderr_reader(void *arg)
-{
-	char b[4096];
-	ssize_t n;
-
-	(void)arg;
-	while ((n = read(px.fd, b, sizeof(b))) > 0) {
-		pthread_mutex_lock(&px.lock);
-		if (px.len + (size_t)n + 1 > px.cap) {
-			px.cap = (px.len + (size_t)n + 1) * 2;
-			px.buf = realloc(px.buf, px.cap);
-			CHECK(px.buf, "oom");
-		}
-		memcpy(px.buf + px.len, b, (size_t)n);
-		px.len += (size_t)n;
-		px.buf[px.len] = '\0';
-		if (getenv("SHUNT_TEST_VERBOSE"))
-			fwrite(b, 1, (size_t)n, stderr);
-		pthread_cond_broadcast(&px.cond);
-		pthread_mutex_unlock(&px.lock);
-	}
-	pthread_mutex_lock(&px.lock);
-	px.eof = true;
-	pthread_cond_broadcast(&px.cond);
-	pthread_mutex_unlock(&px.lock);
-	return NULL;
-}
+static struct pt_proc px = PT_PROC_INIT;
 
 static size_t log_mark(void)
 {
-	size_t n;
-
-	pthread_mutex_lock(&px.lock);
-	n = px.len;
-	pthread_mutex_unlock(&px.lock);
-	return n;
+	return pt_proc_mark(&px);
 }
 
 /* Wait (bounded) until the log after `from` contains s. */
 static bool wait_log(size_t from, const char *s, int timeout_ms)
 {
-	struct timespec ts;
-	bool found = false;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&px.lock);
-	for (;;) {
-		found = px.buf && px.len > from && strstr(px.buf + from, s);
-		if (found || px.eof)
-			break;
-		if (pthread_cond_timedwait(&px.cond, &px.lock, &ts))
-			break;
-	}
-	found = px.buf && px.len > from && strstr(px.buf + from, s);
-	pthread_mutex_unlock(&px.lock);
-	return found;
+	return pt_proc_wait_log(&px, from, s, timeout_ms);
 }
 
 static void dump_log(void)
 {
-	pthread_mutex_lock(&px.lock);
-	if (px.buf)
-		fprintf(stderr, "---- proxy log (last 4000 bytes)\n%s\n",
-			px.buf + (px.len > 4000 ? px.len - 4000 : 0));
-	pthread_mutex_unlock(&px.lock);
+	pt_proc_dump_log(&px, 0, 4000);
 }
 
 /* In the child: become uid/gid 1337 holding CAP_NET_BIND_SERVICE in the
@@ -217,30 +135,13 @@ static void proxy_start_user(const char *user)
 
 static void proxy_start_as(const char *user, bool nonroot_cap)
 {
-	int p[2];
+	/* started as root without --user: the default drop to 1337:1337 */
+	char *argv[] = {(char *)proxy_bin,	"--config",   cfg_path, "--log-level", "info",
+			user ? "--user" : NULL, (char *)user, NULL};
 	size_t mark = log_mark();
+	int err = pt_proc_spawn(&px, argv, nonroot_cap ? become_1337_with_net_bind : NULL);
 
-	CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
-	px.eof = false;
-	px.pid = fork();
-	CHECK(px.pid >= 0, "fork");
-	if (px.pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(p[1], 2);
-		if (nonroot_cap && become_1337_with_net_bind())
-			_exit(126);
-		/* started as root without --user: the default drop to 1337:1337 */
-		if (user)
-			execl(proxy_bin, proxy_bin, "--config", cfg_path, "--log-level", "info",
-			      "--user", user, (char *)NULL);
-		else
-			execl(proxy_bin, proxy_bin, "--config", cfg_path, "--log-level", "info",
-			      (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
-	px.fd = p[0];
-	CHECK(pthread_create(&px.reader, NULL, stderr_reader, NULL) == 0, "thread");
+	CHECK(err == 0, "start %s: %s", proxy_bin, strerror(-err));
 	if (!wait_log(mark, "listening:", 10000)) {
 		dump_log();
 		CHECK(0, "proxy did not start");
@@ -259,10 +160,7 @@ static void proxy_stop(void)
 	if (px.pid <= 0)
 		return;
 	kill(px.pid, SIGTERM);
-	CHECK(waitpid(px.pid, &st, 0) == px.pid, "waitpid");
-	px.pid = -1;
-	pthread_join(px.reader, NULL);
-	close(px.fd);
+	st = pt_proc_reap(&px);
 	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
 		dump_log();
 		CHECK(0, "proxy exit status %d", st);
@@ -273,45 +171,12 @@ static void cleanup(void)
 {
 	char cmd[128];
 
-	if (px.pid > 0) {
-		kill(px.pid, SIGKILL);
-		waitpid(px.pid, NULL, 0);
-	}
+	pt_proc_kill(&px);
 	if (tmpdir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "cannot remove %s\n", tmpdir);
 	}
-}
-
-/* VmRSS / VmHWM of the proxy in KiB */
-static long proxy_status_kb(const char *field)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)px.pid);
-	f = fopen(path, "re");
-	CHECK(f, "open %s", path);
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':')
-			v = strtol(line + strlen(field) + 1, NULL, 10);
-	fclose(f);
-	CHECK(v >= 0, "%s missing", field);
-	return v;
-}
-
-static uint16_t free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, len) == 0, "bind");
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0, "getsockname");
-	close(fd);
-	return ntohs(sa.sin_port);
 }
 
 /* the new file appears whole (rename), readable by the proxy's user: 0644 */
@@ -359,41 +224,6 @@ static void write_config(int variant)
 
 /* ---- HTTP client ---- */
 
-static int xconnect(uint16_t port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-
-	CHECK(fd >= 0, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-static int send_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 struct hc {
 	int fd;
 	size_t off, len;
@@ -412,7 +242,7 @@ typedef bool (*body_fn)(void *ctx, size_t off, const char *p, size_t n);
 static int wait_readable(int fd, uint64_t deadline)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	uint64_t t = now_ms();
+	uint64_t t = pt_now_ms();
 	int r;
 
 	if (t >= deadline)
@@ -452,7 +282,7 @@ static ssize_t hc_fill(struct hc *c, uint64_t deadline)
  */
 static int hc_read(struct hc *c, struct resp *r, int timeout_ms, body_fn fn, void *ctx)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = pt_now_ms() + (uint64_t)timeout_ms;
 	char *end, *p;
 	ssize_t n;
 
@@ -510,7 +340,7 @@ static int hc_get(struct hc *c, const char *path, struct resp *r, int timeout_ms
 {
 	char req[512];
 	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: backend\r\n\r\n", path);
-	int err = send_all(c->fd, req, (size_t)n);
+	int err = pt_send_all(c->fd, req, (size_t)n);
 
 	if (err)
 		return -EPIPE;
@@ -525,7 +355,7 @@ static int get_once(uint16_t port, const char *path)
 	int err;
 
 	CHECK(c, "oom");
-	c->fd = xconnect(port);
+	c->fd = pt_connect_from(NULL, port);
 	if (c->fd < 0) {
 		err = c->fd;
 		free(c);
@@ -548,13 +378,13 @@ static long long metric(const char *name)
 	ssize_t n;
 
 	CHECK(c, "oom");
-	c->fd = xconnect(port_admin);
+	c->fd = pt_connect_from(NULL, port_admin);
 	CHECK(c->fd >= 0, "admin connect");
-	CHECK(send_all(c->fd, req, sizeof(req) - 1) == 0, "admin send");
+	CHECK(pt_send_all(c->fd, req, sizeof(req) - 1) == 0, "admin send");
 	for (;;) {
 		text = realloc(text, len + 65536 + 1);
 		CHECK(text, "oom");
-		CHECK(wait_readable(c->fd, now_ms() + 5000) == 1, "admin timeout");
+		CHECK(wait_readable(c->fd, pt_now_ms() + 5000) == 1, "admin timeout");
 		n = recv(c->fd, text + len, 65536, 0);
 		if (n <= 0)
 			break;
@@ -736,11 +566,11 @@ static bool file_has(const char *path, const char *s)
 /* the access line is written when the response is complete: poll for it */
 static bool wait_file_has(const char *path, const char *s, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = pt_now_ms() + (uint64_t)timeout_ms;
 	struct timespec ts = {0, 2000000};
 
 	while (!file_has(path, s)) {
-		if (now_ms() > deadline)
+		if (pt_now_ms() > deadline)
 			return false;
 		nanosleep(&ts, NULL);
 	}
@@ -844,14 +674,14 @@ static void *load_main(void *arg)
 
 		if (c->fd < 0) {
 			c->off = c->len = 0;
-			c->fd = xconnect(port_main);
+			c->fd = pt_connect_from(NULL, port_main);
 			if (c->fd < 0) {
 				atomic_fetch_add(&l->errors[ph], 1);
 				continue;
 			}
 		}
 		snprintf(path, sizeof(path), "%s%lu", l->path, i++);
-		t0 = now_ms();
+		t0 = pt_now_ms();
 		err = hc_get(c, path, &r, 4000);
 		/* the test changes the phase before it injects the fault: a request
 		 * that ends in the phase it started in saw only that phase */
@@ -870,7 +700,7 @@ static void *load_main(void *arg)
 			c->fd = -1;
 			continue;
 		}
-		uint64_t ms = now_ms() - t0;
+		uint64_t ms = pt_now_ms() - t0;
 		unsigned long prev = atomic_load(&l->max_ms[ph]);
 
 		while (ms > prev && !atomic_compare_exchange_weak(&l->max_ms[ph], &prev, ms))
@@ -904,12 +734,12 @@ static void *load_main(void *arg)
 
 static bool wait_counter(atomic_ulong *v, unsigned long want, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = pt_now_ms() + (uint64_t)timeout_ms;
 	struct timespec ts = {0, 2000000};
 
 	/* a bounded poll of a condition another thread advances */
 	while (atomic_load(v) < want) {
-		if (now_ms() > deadline)
+		if (pt_now_ms() > deadline)
 			return false;
 		nanosleep(&ts, NULL);
 	}
@@ -1044,25 +874,25 @@ static void test_idle(void)
 	memset(big_req + n, 'x', 4000);
 	n += 4000;
 	sprintf(big_req + n, "\r\n\r\n");
-	rss0 = proxy_status_kb("VmRSS");
+	rss0 = pt_status_kb(px.pid, "VmRSS");
 	rejected0 = metric("shunt_proxy_connections_rejected_total");
 	/* 10,000 keep-alive connections, each after one request: in batches, so the
 	 * upstream (a small poll server) sees at most ~100 at once */
-	t0 = now_ms();
+	t0 = pt_now_ms();
 	for (int b = 0; b < N_IDLE; b += 100) {
 		for (int i = b; i < b + 100; i++) {
 			static const char req[] =
 				"GET /public/idle HTTP/1.1\r\nHost: backend\r\n\r\n";
 
-			fds[i] = xconnect(port_main);
+			fds[i] = pt_connect_from(NULL, port_main);
 			CHECK(fds[i] >= 0, "connection %d: %s", i, strerror(-fds[i]));
 			/* every other one with a large head: the parser's buffers
 			 * grow for it and must shrink back once it is idle */
 			if (i % 2)
-				CHECK(send_all(fds[i], big_req, strlen(big_req)) == 0, "send %d",
+				CHECK(pt_send_all(fds[i], big_req, strlen(big_req)) == 0, "send %d",
 				      i);
 			else
-				CHECK(send_all(fds[i], req, sizeof(req) - 1) == 0, "send %d", i);
+				CHECK(pt_send_all(fds[i], req, sizeof(req) - 1) == 0, "send %d", i);
 		}
 		for (int i = b; i < b + 100; i++) {
 			struct resp r;
@@ -1073,10 +903,10 @@ static void test_idle(void)
 			      "idle connection %d: first request failed (status %d)", i, r.status);
 		}
 	}
-	rss1 = proxy_status_kb("VmRSS");
+	rss1 = pt_status_kb(px.pid, "VmRSS");
 	printf("idle: %d keep-alive connections open in %llu ms; proxy RSS %ld -> %ld KiB (+%ld "
 	       "KiB, %.0f B per connection)\n",
-	       N_IDLE, (unsigned long long)(now_ms() - t0), rss0, rss1, rss1 - rss0,
+	       N_IDLE, (unsigned long long)(pt_now_ms() - t0), rss0, rss1, rss1 - rss0,
 	       (double)(rss1 - rss0) * 1024.0 / N_IDLE);
 	if (!UNDER_ASAN)
 		CHECK(rss1 - rss0 < RSS_IDLE_MB * 1024, "proxy RSS grew by %ld KiB (> %d MiB)",
@@ -1085,26 +915,26 @@ static void test_idle(void)
 
 	/* slowloris: a head that never ends, one byte at a time */
 	for (int i = 0; i < N_SLOW; i++) {
-		slow[i] = xconnect(port_main);
+		slow[i] = pt_connect_from(NULL, port_main);
 		CHECK(slow[i] >= 0, "slowloris connect");
-		CHECK(send_all(slow[i], head, sizeof(head) - 1) == 0, "slowloris send");
-		t408[i] = now_ms();
+		CHECK(pt_send_all(slow[i], head, sizeof(head) - 1) == 0, "slowloris send");
+		t408[i] = pt_now_ms();
 	}
 	/* the limit: MAX_CONNS - N_IDLE - N_SLOW more are accepted, the rest closed */
 	for (int i = 0; i < 40; i++) {
-		extra[i] = xconnect(port_main);
+		extra[i] = pt_connect_from(NULL, port_main);
 		CHECK(extra[i] >= 0, "extra connect %d", i);
 	}
 	{
 		/* a rejected connection is closed at once; an accepted one stays silent
 		 * (until headerTimeoutMs) */
 		struct pollfd pfd[40];
-		uint64_t deadline = now_ms() + 500;
+		uint64_t deadline = pt_now_ms() + 500;
 
 		for (int i = 0; i < 40; i++)
 			pfd[i] = (struct pollfd){.fd = extra[i], .events = POLLIN};
-		while (now_ms() < deadline) {
-			if (poll(pfd, 40, (int)(deadline - now_ms())) <= 0)
+		while (pt_now_ms() < deadline) {
+			if (poll(pfd, 40, (int)(deadline - pt_now_ms())) <= 0)
 				break;
 			for (int i = 0; i < 40; i++) {
 				char ch;
@@ -1122,20 +952,20 @@ static void test_idle(void)
 	      "maxConnections %d: %d of 40 extra connections rejected", MAX_CONNS, n_rejected);
 	CHECK(metric("shunt_proxy_connections_rejected_total") - rejected0 >= n_rejected,
 	      "rejected metric");
-	t0 = now_ms();
+	t0 = pt_now_ms();
 	while (metric("shunt_proxy_connections_active") > N_IDLE + N_SLOW) {
 		struct timespec ts = {0, 10000000};
 
-		CHECK(now_ms() - t0 < 5000, "extra connections not released");
+		CHECK(pt_now_ms() - t0 < 5000, "extra connections not released");
 		nanosleep(&ts, NULL);
 	}
-	t0 = now_ms();
+	t0 = pt_now_ms();
 	/* trickle until each slowloris connection is answered */
 	while (got408 < N_SLOW) {
 		struct pollfd pfd[N_SLOW];
 		int np = 0;
 
-		CHECK(now_ms() - t0 < 60000, "test too slow");
+		CHECK(pt_now_ms() - t0 < 60000, "test too slow");
 		for (int i = 0; i < N_SLOW; i++)
 			if (slow[i] >= 0)
 				pfd[np++] = (struct pollfd){.fd = slow[i], .events = POLLIN};
@@ -1152,7 +982,7 @@ static void test_idle(void)
 				c->off = c->len = 0;
 				CHECK(hc_read(c, &r, 2000, NULL, NULL) == 0 && r.status == 408,
 				      "slowloris %d: want 408, got %d", i, r.status);
-				t408[i] = now_ms() - t408[i];
+				t408[i] = pt_now_ms() - t408[i];
 				CHECK(t408[i] >= HEADER_MS - 100 && t408[i] < HEADER_MS + 2000,
 				      "slowloris answered after %llu ms (headerTimeoutMs %d)",
 				      (unsigned long long)t408[i], HEADER_MS);
@@ -1178,11 +1008,11 @@ static void test_idle(void)
 
 		c->fd = fds[N_IDLE / 2];
 		c->off = c->len = 0;
-		CHECK(send_all(c->fd, req, sizeof(req) - 1) == 0 &&
+		CHECK(pt_send_all(c->fd, req, sizeof(req) - 1) == 0 &&
 			      hc_read(c, &r, 5000, NULL, NULL) == 0 && r.status == 200,
 		      "an idle connection is served again");
 	}
-	rss_slow = proxy_status_kb("VmRSS");
+	rss_slow = pt_status_kb(px.pid, "VmRSS");
 	for (int i = 0; i < N_IDLE; i++)
 		close(fds[i]);
 	printf("idle: %d slowloris clients got 408 after %llu..%llu ms (headerTimeoutMs %d), "
@@ -1190,11 +1020,11 @@ static void test_idle(void)
 	       N_SLOW, (unsigned long long)t408[0], (unsigned long long)t408[N_SLOW - 1], HEADER_MS,
 	       n_rejected, rss_slow);
 	/* all closed again: the proxy counts them down */
-	t0 = now_ms();
+	t0 = pt_now_ms();
 	while (metric("shunt_proxy_connections_active") > 5) {
 		struct timespec ts = {0, 20000000};
 
-		CHECK(now_ms() - t0 < 10000, "connections not released: %lld",
+		CHECK(pt_now_ms() - t0 < 10000, "connections not released: %lld",
 		      metric("shunt_proxy_connections_active"));
 		nanosleep(&ts, NULL);
 	}
@@ -1245,11 +1075,11 @@ static void *bigup_main(void *arg)
 		memmove(acc, e + 4, acc_len);
 		n = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n",
 			     BIG_SIZE);
-		CHECK(send_all(fd, head, (size_t)n) == 0, "bigup head");
+		CHECK(pt_send_all(fd, head, (size_t)n) == 0, "bigup head");
 		for (size_t off = 0; off < BIG_SIZE; off += 65536) {
 			for (size_t i = 0; i < 65536; i++)
 				chunk[i] = (char)big_byte(k, off + i);
-			CHECK(send_all(fd, chunk, 65536) == 0, "bigup body");
+			CHECK(pt_send_all(fd, chunk, 65536) == 0, "bigup body");
 			atomic_fetch_add(&b->written, 65536);
 		}
 	}
@@ -1279,7 +1109,7 @@ static void test_backpressure(struct bigup *b)
 	char req[BIG_N * 64];
 	size_t len = 0;
 	unsigned long w, last = 0;
-	long rss0 = proxy_status_kb("VmRSS"), rss_stall, rss_end;
+	long rss0 = pt_status_kb(px.pid, "VmRSS"), rss_stall, rss_end;
 	uint64_t t0, still;
 	const size_t total = (size_t)BIG_N * BIG_SIZE;
 
@@ -1287,28 +1117,28 @@ static void test_backpressure(struct bigup *b)
 	for (unsigned k = 0; k < BIG_N; k++)
 		len += (size_t)snprintf(req + len, sizeof(req) - len,
 					"GET /public/big%u HTTP/1.1\r\nHost: backend\r\n\r\n", k);
-	c->fd = xconnect(port_big);
+	c->fd = pt_connect_from(NULL, port_big);
 	CHECK(c->fd >= 0, "connect big");
-	CHECK(send_all(c->fd, req, len) == 0, "pipelined requests");
+	CHECK(pt_send_all(c->fd, req, len) == 0, "pipelined requests");
 	/* the client reads nothing: the upstream's writes must stall, i.e. the
 	 * proxy stops reading from it; stall = no progress for 500 ms */
-	t0 = still = now_ms();
+	t0 = still = pt_now_ms();
 	for (;;) {
 		struct timespec ts = {0, 20000000};
 
 		CHECK(!atomic_load(&b->done), "the upstream wrote all %zu bytes: no backpressure",
 		      total);
-		CHECK(now_ms() - t0 < 20000, "upstream never stalled");
+		CHECK(pt_now_ms() - t0 < 20000, "upstream never stalled");
 		w = atomic_load(&b->written);
 		if (w != last) {
 			last = w;
-			still = now_ms();
-		} else if (w && now_ms() - still >= 500) {
+			still = pt_now_ms();
+		} else if (w && pt_now_ms() - still >= 500) {
 			break;
 		}
 		nanosleep(&ts, NULL);
 	}
-	rss_stall = proxy_status_kb("VmRSS");
+	rss_stall = pt_status_kb(px.pid, "VmRSS");
 	printf("backpressure: client reads nothing: upstream stalled after %lu of %zu bytes; "
 	       "proxy RSS %ld -> %ld KiB\n",
 	       w, total, rss0, rss_stall);
@@ -1325,7 +1155,7 @@ static void test_backpressure(struct bigup *b)
 		CHECK(err == 0 && r.status == 200 && r.got == BIG_SIZE,
 		      "big response %u: err %d status %d, %zu bytes", k, err, r.status, r.got);
 	}
-	rss_end = proxy_status_kb("VmRSS");
+	rss_end = pt_status_kb(px.pid, "VmRSS");
 	if (!UNDER_ASAN)
 		CHECK(rss_end - rss0 < RSS_BIG_MB * 1024, "proxy RSS %ld KiB after %zu MiB",
 		      rss_end, total >> 20);
@@ -1375,9 +1205,9 @@ int main(int argc, char **argv)
 		      getsockname(b->lfd, (struct sockaddr *)&sa, &slen) == 0,
 	      "big upstream");
 	port_bigup = ntohs(sa.sin_port);
-	port_main = free_port();
-	port_big = free_port();
-	port_admin = free_port();
+	port_main = pt_free_port("127.0.0.1");
+	port_big = pt_free_port("127.0.0.1");
+	port_admin = pt_free_port("127.0.0.1");
 	write_config(0);
 	if (want(argc, argv, "privs"))
 		test_cli();

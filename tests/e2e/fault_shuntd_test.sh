@@ -22,64 +22,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=intercept_lib.sh
 . "$HERE/intercept_lib.sh"
 
-[ "$(id -u)" = 0 ] || { # skip (77) without root, fail under CI=true
-	echo "SKIP: needs root" >&2
-	[ "${CI:-}" = true ] && exit 1
-	exit 77
-}
+require_root
 require_cmds jq nginx curl sha256sum head
 
-T=$(mktemp -d)
-chmod 755 "$T"
-PIN=$SHUNT_PIN_DIR/shunt
-PIDS=()
-SHUNTD_PID=
-FAILED=0
+e2e_init
 N=160
 SIZE=131072
-cleanup() {
-	[ -z "$SHUNTD_PID" ] || kill -TERM "$SHUNTD_PID" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [ "$FAILED" != 0 ]; then
-		for f in "$T"/*.log; do
-			echo "---- $f" >&2
-			tail -n 30 "$f" >&2
-		done
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-check() { # check DESC EXPECTED ACTUAL
-	if [ "$2" == "$3" ]; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1: expected '$2', got '$3'" >&2
-		FAILED=1
-	fi
-}
-check_ge() { # check_ge DESC MIN ACTUAL
-	if [ "$3" -ge "$2" ]; then
-		echo "ok: $1 ($3 >= $2)"
-	else
-		echo "FAIL: $1: expected >= $2, got $3" >&2
-		FAILED=1
-	fi
-}
-# wait_for DESC SECONDS CMD...: poll a condition with a deadline
-wait_for() {
-	local desc=$1 end=$((SECONDS + $2))
-	shift 2
-	until "$@"; do
-		if [ $SECONDS -ge $end ]; then
-			echo "FAIL: timed out waiting for $desc" >&2
-			FAILED=1
-			return 1
-		fi
-		sleep 0.02
-	done
-}
+trap e2e_cleanup EXIT
 
 A1=$SHUNT_POD_APP1_IP
 

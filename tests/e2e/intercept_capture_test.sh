@@ -19,44 +19,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 require_cmds jq nginx curl setpriv
 
-T=$(mktemp -d)
-chmod 755 "$T"
-PIN=$SHUNT_PIN_DIR/shunt
-PIDS=()
-SHUNTD_PID=
-FAILED=0
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-	exec 6>&- 7<&- 2>/dev/null || true
-	[ -z "$SHUNTD_PID" ] || kill -TERM "$SHUNTD_PID" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [ "$FAILED" != 0 ]; then
-		for f in "$T"/*.log; do
-			echo "---- $f" >&2
-			tail -n 30 "$f" >&2
-		done
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
+e2e_init
+trap e2e_cleanup EXIT
 
-check() { # check DESC EXPECTED ACTUAL
-	if [ "$2" == "$3" ]; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1: expected '$2', got '$3'" >&2
-		FAILED=1
-	fi
-}
-check_ge() { # check_ge DESC MIN ACTUAL
-	if [ "$3" -ge "$2" ]; then
-		echo "ok: $1 ($3 >= $2)"
-	else
-		echo "FAIL: $1: expected >= $2, got $3" >&2
-		FAILED=1
-	fi
-}
 OUT0=0
 IN0=0
 mark_counters() {
@@ -151,7 +116,6 @@ check "app2 -> $A1:80 after reload: excluded, app1's inbound listener" "connecte
 	"$(captured app2 "$TOOL" connect "$A1" 80)"
 exec 7<&-
 stop_shuntd
-SHUNTD_PID=
 
 echo "== part 2: app2 -> [$A16]:80 through both sidecars over IPv6"
 write_config "$T/node6.json" ""
@@ -169,12 +133,7 @@ for p in app1 app2; do
 		"$B/proxy/shunt-proxy" --config "$T/sidecar6-$p.json" --log-level info
 done
 mark_counters
-mkfifo "$T/s.in" "$T/s.out"
-"$SHUNT_POD_EXEC" app2 "$TOOL" session "$A16" 80 <"$T/s.in" >"$T/s.out" 2>>"$T/session.log" &
-SESSION=$!
-PIDS+=("$SESSION")
-exec 6>"$T/s.in"
-exec 7<"$T/s.out"
+session_open app2 "$A16" 80
 echo "GET /public/x" >&6
 read -r line <&7
 check "app2 GET [$A16]/public/x" "200 app1 /public/x" "$line"
@@ -183,26 +142,9 @@ read -r line <&7
 check "app2 GET [$A16]/restricted (L7 deny in app1's sidecar)" 403 "${line%% *}"
 check "outbound + inbound capture over IPv6" "1 1" \
 	"$(($(counter captured_outbound) - OUT0)) $(($(counter captured_inbound) - IN0))"
-"$B/sockmap/shuntctl" --pin-dir "$PIN" conns --json >"$T/conns.json"
-"$B/sockmap/shuntctl" --pin-dir "$PIN" conns >>"$T/conns.log"
-leg() { # leg SERVER_ENDPOINT: "<client msgs> <server msgs> <states>"
-	jq -r --arg s "$1" '
-	  [.[] | select(.remote == $s and .side == "client")] as $c |
-	  [.[] | select(.local == $s and .side == "server")] as $v |
-	  "\([$c[].msgs_redirected] | max // 0) \([$v[].msgs_redirected] | max // 0) \(([$c[].state] + [$v[].state]) | unique | join(","))"' \
-		"$T/conns.json"
-}
-for ep in "[::1]:$ISTIO_OUT" "[$A16]:$ISTIO_IN" "[$A16]:80"; do
-	read -r cm sm st <<<"$(leg "$ep")"
-	check "leg to $ep redirecting on both ends" redirect "$st"
-	check_ge "leg to $ep: client messages redirected" 1 "$cm"
-	check_ge "leg to $ep: server messages redirected" 1 "$sm"
-done
-exec 6>&-
-exec 7<&-
-wait "$SESSION" || { echo "FAIL: session exited with an error" >&2; FAILED=1; }
+check_legs "[::1]:$ISTIO_OUT" "[$A16]:$ISTIO_IN" "[$A16]:80"
+session_close
 stop_shuntd
-SHUNTD_PID=
 
 [ "$FAILED" = 0 ] && echo "e2e_intercept_capture: all checks passed" || echo "e2e_intercept_capture: FAILED" >&2
 exit "$FAILED"

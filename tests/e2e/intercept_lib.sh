@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Shared by intercept_test.sh and intercept_bench.sh (sourced; runs inside
-# tests/harness/with-pods.sh with pods app1, app2 [, app3, remote]).
-# Needs: B (build dir), TOOL (intercept_tool), T (temp dir, mode 755), PIDS array.
+# Shared by the e2e scripts under tests/e2e and tests/sockmap/registry_*_test.sh
+# (sourced; runs inside tests/harness/with-pods.sh with their pods).
+# Needs: B (build dir), TOOL (intercept_tool), T (temp dir, mode 755), PIDS array
+# (e2e_init sets T, PIN, PIDS, SHUNTD_PID and FAILED).
 
 PROXY_UID=1337
 ISTIO_OUT=15001
@@ -15,6 +16,74 @@ require_cmds() { # require_cmds CMD...: skip (77) if one is missing, fail under 
 			[ "${CI:-}" = true ] && exit 1
 			exit 77
 		}
+	done
+}
+
+require_root() { # skip (77) without root, fail under CI=true
+	[ "$(id -u)" = 0 ] && return
+	echo "SKIP: needs root" >&2
+	[ "${CI:-}" = true ] && exit 1
+	exit 77
+}
+
+# e2e_init: the state every test script starts from: T (temp dir, mode 755,
+# removed by e2e_cleanup), PIN, PIDS (background jobs to stop), SHUNTD_PID, FAILED.
+e2e_init() {
+	T=$(mktemp -d)
+	chmod 755 "$T"
+	PIN=$SHUNT_PIN_DIR/shunt
+	PIDS=()
+	SHUNTD_PID=
+	FAILED=0
+}
+
+# e2e_cleanup: for the EXIT trap (`trap e2e_cleanup EXIT`, or called from the
+# script's own cleanup): closes fds 6 and 7 (session pipes), stops shuntd and
+# every job in PIDS, shows the tail of each $T/*.log if a check failed, removes $T.
+e2e_cleanup() {
+	{ exec 6>&- 7<&-; } 2>/dev/null || true
+	[ -z "$SHUNTD_PID" ] || kill -TERM "$SHUNTD_PID" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ "$FAILED" != 0 ]; then
+		for f in "$T"/*.log; do
+			[ -e "$f" ] || continue
+			echo "---- $f" >&2
+			tail -n 30 "$f" >&2
+		done
+	fi
+	rm -rf "$T"
+}
+
+check() { # check DESC EXPECTED ACTUAL
+	if [ "$2" == "$3" ]; then
+		echo "ok: $1"
+	else
+		echo "FAIL: $1: expected '$2', got '$3'" >&2
+		FAILED=1
+	fi
+}
+
+check_ge() { # check_ge DESC MIN ACTUAL
+	if [ "$3" -ge "$2" ]; then
+		echo "ok: $1 ($3 >= $2)"
+	else
+		echo "FAIL: $1: expected >= $2, got $3" >&2
+		FAILED=1
+	fi
+}
+
+# wait_for DESC SECONDS CMD...: poll a condition with a deadline
+wait_for() {
+	local desc=$1 end=$((SECONDS + $2))
+	shift 2
+	until "$@"; do
+		if [ $SECONDS -ge $end ]; then
+			echo "FAIL: timed out waiting for $desc" >&2
+			FAILED=1
+			return 1
+		fi
+		sleep 0.02
 	done
 }
 
@@ -181,13 +250,53 @@ start_shuntd() {
 	fi
 }
 
-stop_shuntd() {
+stop_shuntd() { # SIGTERM, wait for a clean exit; SHUNTD_PID cleared
 	kill -TERM "$SHUNTD_PID"
 	wait "$SHUNTD_PID"
+	SHUNTD_PID=
+}
+
+# session_open POD HOST PORT: a keep-alive HTTP session (intercept_tool
+# session) from POD; write a request line to fd 6, read the answer from fd 7.
+session_open() {
+	mkfifo "$T/s.in" "$T/s.out"
+	"$SHUNT_POD_EXEC" "$1" "$TOOL" session "$2" "$3" <"$T/s.in" >"$T/s.out" 2>>"$T/session.log" &
+	SESSION=$!
+	PIDS+=("$SESSION")
+	exec 6>"$T/s.in"
+	exec 7<"$T/s.out"
+}
+
+session_close() { # end the session; a failed check if it exited with an error
+	exec 6>&-
+	exec 7<&-
+	wait "$SESSION" || {
+		echo "FAIL: session exited with an error" >&2
+		FAILED=1
+	}
 }
 
 counter() { # counter NAME
 	"$B/sockmap/shuntctl" --pin-dir "$PIN" status --json | jq -r ".counters.$1"
+}
+
+# check_legs ENDPOINT...: every leg (connection to a server ENDPOINT) is
+# redirecting on both ends and each end redirected at least one message.
+# The connection table is kept in $T/conns.json and $T/conns.log.
+check_legs() {
+	local ep cm sm st
+	"$B/sockmap/shuntctl" --pin-dir "$PIN" conns --json >"$T/conns.json"
+	"$B/sockmap/shuntctl" --pin-dir "$PIN" conns >>"$T/conns.log"
+	for ep in "$@"; do
+		read -r cm sm st <<<"$(jq -r --arg s "$ep" '
+		  [.[] | select(.remote == $s and .side == "client")] as $c |
+		  [.[] | select(.local == $s and .side == "server")] as $v |
+		  "\([$c[].msgs_redirected] | max // 0) \([$v[].msgs_redirected] | max // 0) \(([$c[].state] + [$v[].state]) | unique | join(","))"' \
+			"$T/conns.json")"
+		check "leg to $ep redirecting on both ends" redirect "$st"
+		check_ge "leg to $ep: client messages redirected" 1 "$cm"
+		check_ge "leg to $ep: server messages redirected" 1 "$sm"
+	done
 }
 
 # cgroup CPU time (usec) of node 1's pods, cpu.stat works without controllers

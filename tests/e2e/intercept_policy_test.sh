@@ -14,26 +14,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=intercept_lib.sh
 . "$HERE/intercept_lib.sh"
 require_cmds jq nginx curl
-T=$(mktemp -d)
-chmod 755 "$T"
-PIN=$SHUNT_PIN_DIR/shunt
-PIDS=()
-SHUNTD_PID=
-FAILED=0
-cleanup() {
-	[ -z "$SHUNTD_PID" ] || kill -TERM "$SHUNTD_PID" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	[ "$FAILED" = 0 ] || tail -n 20 "$T"/*.log >&2 || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-check() {
-	if [ "$2" == "$3" ]; then echo "ok: $1"; else
-		echo "FAIL: $1: expected '$2', got '$3'" >&2
-		FAILED=1
-	fi
-}
+e2e_init
+trap e2e_cleanup EXIT
 A1=$SHUNT_POD_APP1_IP
 start_nginx app1 "$A1:80"
 write_config "$T/node.json" ""
@@ -49,7 +31,6 @@ check "app3 connect app1:80" EPERM "$("$SHUNT_POD_EXEC" app3 "$TOOL" connect "$A
 check "nothing captured" "0 0" "$(counter captured_outbound) $(counter captured_inbound)"
 check "app2 -> app1 accelerated" true "$([ "$(counter msgs_redirected)" -ge 2 ] && echo true || echo false)"
 stop_shuntd
-SHUNTD_PID=
 
 echo "== --no-l7-proxy: Istio's TCP semantics"
 start_shuntd --config "$T/node.json" --no-l7-proxy
@@ -57,7 +38,6 @@ check "app2 connect app1:80 (HTTP-only ALLOW rule ignored)" EPERM \
 	"$("$SHUNT_POD_EXEC" app2 "$TOOL" connect "$A1" 80 || true)"
 check "app3 connect app1:80" EPERM "$("$SHUNT_POD_EXEC" app3 "$TOOL" connect "$A1" 80 || true)"
 stop_shuntd
-SHUNTD_PID=
 
 echo "== --l4-policy off: acceleration only, nothing attached for interception"
 start_shuntd --config "$T/node.json" --l4-policy off
@@ -65,6 +45,5 @@ check "interception not attached" false \
 	"$("$B/sockmap/shuntctl" --pin-dir "$PIN" status --json | jq -r .interception.attached)"
 check "app3 connect app1:80" connected "$("$SHUNT_POD_EXEC" app3 "$TOOL" connect "$A1" 80 || true)"
 stop_shuntd
-SHUNTD_PID=
 check "after stop: app3 connect app1:80" connected "$("$SHUNT_POD_EXEC" app3 "$TOOL" connect "$A1" 80 || true)"
 exit "$FAILED"

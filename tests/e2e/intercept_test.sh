@@ -19,43 +19,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 require_cmds jq nginx curl setpriv iptables-save nft
 
-T=$(mktemp -d)
-chmod 755 "$T"
-PIN=$SHUNT_PIN_DIR/shunt
-PIDS=()
-SHUNTD_PID=
-FAILED=0
-cleanup() {
-	exec 6>&- 7<&- 2>/dev/null || true
-	[ -z "$SHUNTD_PID" ] || kill -TERM "$SHUNTD_PID" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [ "$FAILED" != 0 ]; then
-		for f in "$T"/*.log; do
-			echo "---- $f" >&2
-			tail -n 30 "$f" >&2
-		done
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-check() { # check DESC EXPECTED ACTUAL
-	if [ "$2" == "$3" ]; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1: expected '$2', got '$3'" >&2
-		FAILED=1
-	fi
-}
-check_ge() { # check_ge DESC MIN ACTUAL
-	if [ "$3" -ge "$2" ]; then
-		echo "ok: $1 ($3 >= $2)"
-	else
-		echo "FAIL: $1: expected >= $2, got $3" >&2
-		FAILED=1
-	fi
-}
+e2e_init
+trap e2e_cleanup EXIT
 
 # Every ruleset shunt could have touched: the machine's and every namespace of this run.
 strip() { grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//g' || true; }
@@ -137,12 +102,7 @@ for p in app1 app2 app3; do start_sidecar "$p"; done
 echo "== app2 -> app1:80 GET /public/x through both sidecars, one keep-alive session"
 out0=$(counter captured_outbound)
 in0=$(counter captured_inbound)
-mkfifo "$T/s.in" "$T/s.out"
-"$SHUNT_POD_EXEC" app2 "$TOOL" session "$A1" 80 <"$T/s.in" >"$T/s.out" 2>>"$T/session.log" &
-SESSION=$!
-PIDS+=("$SESSION")
-exec 6>"$T/s.in"
-exec 7<"$T/s.out"
+session_open app2 "$A1" 80
 echo "GET /public/x" >&6
 read -r line <&7
 check "app2 GET /public/x" "200 app1 /public/x" "$line"
@@ -150,21 +110,7 @@ check "outbound capture (app2 -> its sidecar)" 1 "$(($(counter captured_outbound
 check "inbound capture (app2 sidecar -> app1 sidecar)" 1 "$(($(counter captured_inbound) - in0))"
 # every same-node leg is accelerated: both ends of the three legs are
 # redirecting and each end redirected at least one message (request/response)
-"$B/sockmap/shuntctl" --pin-dir "$PIN" conns --json >"$T/conns.json"
-"$B/sockmap/shuntctl" --pin-dir "$PIN" conns >>"$T/conns.log"
-leg() { # leg SERVER_ENDPOINT: "<client msgs> <server msgs> <states>"
-	jq -r --arg s "$1" '
-	  [.[] | select(.remote == $s and .side == "client")] as $c |
-	  [.[] | select(.local == $s and .side == "server")] as $v |
-	  "\([$c[].msgs_redirected] | max // 0) \([$v[].msgs_redirected] | max // 0) \(([$c[].state] + [$v[].state]) | unique | join(","))"' \
-		"$T/conns.json"
-}
-for ep in "127.0.0.1:$ISTIO_OUT" "$A1:$ISTIO_IN" "$A1:80"; do
-	read -r cm sm st <<<"$(leg "$ep")"
-	check "leg to $ep redirecting on both ends" redirect "$st"
-	check_ge "leg to $ep: client messages redirected" 1 "$cm"
-	check_ge "leg to $ep: server messages redirected" 1 "$sm"
-done
+check_legs "127.0.0.1:$ISTIO_OUT" "$A1:$ISTIO_IN" "$A1:80"
 
 echo "== app2 GET /restricted -> 403 (L7, from the sidecar)"
 check "app2 GET /restricted" 403 "$("$SHUNT_POD_EXEC" app2 curl -s -o /dev/null -w '%{http_code}' "http://$A1/restricted" || true)"
@@ -204,13 +150,10 @@ check "app3 connect $A1:8080 after reload (still denied)" EPERM "$("$SHUNT_POD_E
 
 echo "== stop shuntd: established connections keep working, new ones are plain TCP"
 stop_shuntd
-SHUNTD_PID=
 echo "GET /public/y" >&6
 read -r line <&7
 check "established session after shuntd stopped" "200 app1 /public/y" "$line"
-exec 6>&-
-exec 7<&-
-wait "$SESSION" || { echo "FAIL: session exited with an error" >&2; FAILED=1; }
+session_close
 check "new connection app2 -> app1:80 goes straight to nginx" "app1 /restricted" \
 	"$("$SHUNT_POD_EXEC" app2 curl -s "http://$A1/restricted" || true)"
 check "app3 connect $A1:80 (no policy without shuntd)" connected "$("$SHUNT_POD_EXEC" app3 "$TOOL" connect "$A1" 80 || true)"

@@ -28,7 +28,6 @@
  * plain corpus replay in every build.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +37,7 @@
 #include <llhttp.h>
 
 #include "http_request.h"
+#include "verdict.h"
 #include "shunt/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -112,48 +112,26 @@ static int norm(void *ctx, const char *target, size_t len, char *out, size_t cap
 	return shunt_path_normalize(&o, target, len, out, cap, out_len, query, query_len, why);
 }
 
-/* Mirror of the verdict in conn_on_head() (proxy/conn.c; keep in step, or
- * better: call the proxy's own function once it has one, see the report):
+/* The proxy's own verdict (proxy/verdict.c, as in conn_on_head()):
  * true if the request is allowed. */
 static bool judge(const struct conn *c, const char *method, size_t method_len, const char *path,
 		  size_t path_len, const char *host, size_t host_len, bool upgrade, bool is_connect)
 {
-	struct shunt_l7_query q = {0};
-	struct shunt_verdict v = {0};
-	char *lower = NULL;
-	int err;
+	struct shunt_l7_query q = {
+		.src_workload = c->src_wl,
+		.src_addr = (const struct sockaddr *)&c->peer,
+		.dst_workload = c->dst_wl,
+		.dst_port = 80,
+		.method = method,
+		.method_len = method_len,
+		.path = path,
+		.path_len = path_len,
+		.host = host,
+		.host_len = host_len,
+	};
+	struct shunt_verdict v;
 
-	q.src_workload = c->src_wl;
-	q.src_addr = (const struct sockaddr *)&c->peer;
-	q.dst_workload = c->dst_wl;
-	q.dst_port = 80;
-	q.method = method;
-	q.method_len = method_len;
-	q.path = path;
-	q.path_len = path_len;
-	q.host = host;
-	q.host_len = host_len;
-	if (shunt_policy_norm_opts(c->pol)->case_insensitive) {
-		lower = malloc(path_len + 1);
-		if (!lower)
-			abort();
-		for (size_t i = 0; i < path_len; i++)
-			lower[i] = (char)tolower((unsigned char)path[i]);
-		q.path = lower;
-	}
-	/* CONNECT: one lookup where only rules listing the method count; an
-	 * Upgrade must be allowed as itself and as an explicit CONNECT */
-	q.explicit_method_only = is_connect;
-	err = shunt_policy_l7_verdict(c->pol, &q, &v);
-	if (!err && v.action == SHUNT_ALLOW && upgrade && !is_connect) {
-		q.method = "CONNECT";
-		q.method_len = 7;
-		q.explicit_method_only = true;
-		err = shunt_policy_l7_verdict(c->pol, &q, &v);
-	}
-	if (err)
-		v.action = SHUNT_DENY;
-	free(lower);
+	sp_request_verdict(c->pol, &q, upgrade, is_connect, &v);
 	return v.action == SHUNT_ALLOW;
 }
 
@@ -210,9 +188,7 @@ struct fwd {
 /* ---- the upstream's view: a fresh strict llhttp parser ---- */
 
 struct upstream {
-	struct buf url, field, value, body;
-	char host[1024];
-	size_t host_len;
+	struct buf url, field, value, body, host; /* host: the last Host value, trimmed */
 	int n_host;
 	bool in_value;
 	int n_complete;
@@ -228,8 +204,8 @@ static void up_header_done(struct upstream *u)
 
 		trim(&v, &n);
 		u->n_host++;
-		u->host_len = n < sizeof(u->host) ? n : sizeof(u->host);
-		memcpy(u->host, v, u->host_len);
+		u->host.n = 0;
+		put(&u->host, v, n);
 	}
 	u->field.n = u->value.n = 0;
 	u->in_value = false;
@@ -321,9 +297,10 @@ static void check_upstream(const struct conn *c, struct fwd *f, bool complete)
 	if (!same(u.body.s, u.body.n, f->body.s, f->body.n))
 		FAIL("upstream body differs from the body the engine reported");
 	if (u.n_host != (f->has_host ? 1 : 0) ||
-	    (f->has_host && !same(u.host, u.host_len, f->host, f->host_len)))
-		FAIL("upstream sees %d Host headers '%.*s', judged '%.*s'", u.n_host,
-		     (int)u.host_len, u.host, (int)f->host_len, f->host ? f->host : "");
+	    (f->has_host && !same(u.host.s, u.host.n, f->host, f->host_len)))
+		FAIL("upstream sees %d Host headers (%zu bytes) '%.*s', judged (%zu bytes) '%.*s'",
+		     u.n_host, u.host.n, (int)u.host.n, u.host.s ? u.host.s : "", f->host_len,
+		     (int)f->host_len, f->host ? f->host : "");
 	if (f->is_connect) {
 		if (!same(u.url.s, u.url.n, f->path, f->path_len))
 			FAIL("CONNECT authority changed");
@@ -341,13 +318,14 @@ static void check_upstream(const struct conn *c, struct fwd *f, bool complete)
 			     u.url.s);
 	}
 	/* judged again as the upstream sees it: still allowed */
-	if (!judge(c, m, strlen(m), f->path, f->path_len, f->has_host ? u.host : NULL,
-		   f->has_host ? u.host_len : 0, f->upgrade, f->is_connect))
+	if (!judge(c, m, strlen(m), f->path, f->path_len, f->has_host ? u.host.s : NULL,
+		   f->has_host ? u.host.n : 0, f->upgrade, f->is_connect))
 		FAIL("the forwarded request would be denied");
 	free(u.url.s);
 	free(u.field.s);
 	free(u.value.s);
 	free(u.body.s);
+	free(u.host.s);
 }
 
 static void fwd_start(struct fwd *f, const struct sp_head *h)

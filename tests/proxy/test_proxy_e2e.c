@@ -32,17 +32,10 @@
 #include <llhttp.h>
 
 #include "testutil.h"
+#include "proxy_testlib.h"
 #include "upstream_server.h"
 
 #define IO_TIMEOUT_MS 15000
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
 
 static const char *proxy_bin;
 static char tmpdir[256], cfg_path[300], log_path[300];
@@ -51,123 +44,49 @@ static struct us_server *up;
 
 /* ---- proxy process + its stderr ---- */
 
-static struct {
-	pid_t pid;
-	int fd;
-	pthread_t reader;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	char buf[1 << 20];
-	size_t len;
-	bool eof;
-} px = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-
-static void *stderr_reader(void *arg)
-{
-	char b[4096];
-
-	for (;;) {
-		ssize_t n = read(px.fd, b, sizeof(b));
-
-		pthread_mutex_lock(&px.lock);
-		if (n <= 0) {
-			px.eof = true;
-			pthread_cond_broadcast(&px.cond);
-			pthread_mutex_unlock(&px.lock);
-			break;
-		}
-		if (getenv("SHUNT_TEST_VERBOSE"))
-			fwrite(b, 1, (size_t)n, stderr);
-		if (px.len + (size_t)n < sizeof(px.buf) - 1) {
-			memcpy(px.buf + px.len, b, (size_t)n);
-			px.len += (size_t)n;
-			px.buf[px.len] = '\0';
-		}
-		pthread_cond_broadcast(&px.cond);
-		pthread_mutex_unlock(&px.lock);
-	}
-	return NULL;
-}
+static struct pt_proc px = PT_PROC_INIT;
 
 static size_t log_mark(void)
 {
-	size_t n;
-
-	pthread_mutex_lock(&px.lock);
-	n = px.len;
-	pthread_mutex_unlock(&px.lock);
-	return n;
+	return pt_proc_mark(&px);
 }
 
 /* Wait until the proxy's stderr after offset `from` contains s. */
 static bool wait_log(size_t from, const char *s)
 {
-	struct timespec ts;
-	bool found = false;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += IO_TIMEOUT_MS / 1000;
-	pthread_mutex_lock(&px.lock);
-	for (;;) {
-		if (px.len >= from && strstr(px.buf + from, s)) {
-			found = true;
-			break;
-		}
-		if (px.eof || pthread_cond_timedwait(&px.cond, &px.lock, &ts))
-			break;
-	}
-	pthread_mutex_unlock(&px.lock);
-	return found;
+	return pt_proc_wait_log(&px, from, s, IO_TIMEOUT_MS);
 }
 
 static void proxy_start(const char *extra)
 {
-	int p[2];
-	size_t mark;
+	const char *level = getenv("SHUNT_TEST_LOG_LEVEL");
+	char *argv[] = {(char *)proxy_bin,
+			"--config",
+			cfg_path,
+			"--log-level",
+			(char *)(level ? level : "info"),
+			(char *)extra,
+			NULL};
+	size_t mark = log_mark();
+	int err = pt_proc_spawn(&px, argv, NULL);
 
-	CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
-	mark = log_mark();
-	px.eof = false;
-	px.pid = fork();
-	CHECK(px.pid >= 0, "fork");
-	if (px.pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
-		dup2(p[1], 2);
-		if (extra)
-			execl(proxy_bin, proxy_bin, "--config", cfg_path, "--log-level",
-			      getenv("SHUNT_TEST_LOG_LEVEL") ? getenv("SHUNT_TEST_LOG_LEVEL")
-							     : "info",
-			      extra, (char *)NULL);
-		else
-			execl(proxy_bin, proxy_bin, "--config", cfg_path, "--log-level",
-			      getenv("SHUNT_TEST_LOG_LEVEL") ? getenv("SHUNT_TEST_LOG_LEVEL")
-							     : "info",
-			      (char *)NULL);
-		_exit(127);
+	CHECK(err == 0, "start %s: %s", proxy_bin, strerror(-err));
+	if (!wait_log(mark, "listening:")) {
+		pt_proc_dump_log(&px, mark, 0);
+		CHECK(0, "proxy did not start");
 	}
-	close(p[1]);
-	px.fd = p[0];
-	CHECK(pthread_create(&px.reader, NULL, stderr_reader, NULL) == 0, "thread");
-	CHECK(wait_log(mark, "listening:"), "proxy did not start:\n%s", px.buf + mark);
 }
 
 static int proxy_wait_exit(void)
 {
-	int st;
+	int st = pt_proc_reap(&px);
 
-	CHECK(waitpid(px.pid, &st, 0) == px.pid, "waitpid");
-	pthread_join(px.reader, NULL);
-	close(px.fd);
-	px.pid = 0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 static void cleanup(void)
 {
-	if (px.pid > 0) {
-		kill(px.pid, SIGKILL);
-		waitpid(px.pid, NULL, 0);
-	}
+	pt_proc_kill(&px);
 	if (tmpdir[0]) {
 		unlink(cfg_path);
 		unlink(log_path);
@@ -176,22 +95,6 @@ static void cleanup(void)
 }
 
 /* ---- config ---- */
-
-static uint16_t free_port(const char *ip)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t port;
-
-	inet_pton(AF_INET, ip, &sa.sin_addr);
-	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-		      getsockname(fd, (struct sockaddr *)&sa, &len) == 0,
-	      "free port");
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
 
 static void write_file(const char *path, const char *content)
 {
@@ -282,32 +185,9 @@ static void write_config(int variant)
 
 /* ---- client ---- */
 
-static int cli_connect_from(const char *src, uint16_t port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-
-	CHECK(fd >= 0, "socket");
-	if (src) {
-		struct sockaddr_in me = {.sin_family = AF_INET};
-
-		inet_pton(AF_INET, src, &me.sin_addr);
-		CHECK(bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0, "bind %s", src);
-	}
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
 static int cli_connect(uint16_t port)
 {
-	int fd = cli_connect_from(NULL, port);
+	int fd = pt_connect_from(NULL, port);
 
 	CHECK(fd >= 0, "connect to proxy port %u: %s", port, strerror(-fd));
 	return fd;
@@ -315,17 +195,9 @@ static int cli_connect(uint16_t port)
 
 static void cli_send(int fd, const void *data, size_t len)
 {
-	const char *p = data;
+	int err = pt_send_all(fd, data, len);
 
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		CHECK(n > 0, "send: %s", strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
+	CHECK(err == 0, "send: %s", strerror(-err));
 }
 
 #define MAX_RESP 16
@@ -589,7 +461,7 @@ static void send_case_and_check(const struct vcase *c, int idx)
 {
 	struct resp_reader rr;
 	bool eof;
-	int fd = cli_connect_from(c->src, port_main);
+	int fd = pt_connect_from(c->src, port_main);
 	const char *want;
 
 	CHECK(fd >= 0, "connect");
@@ -1187,19 +1059,10 @@ static void test_large_bodies(void)
 
 	/* backpressure: 300 MiB went through, the proxy never held much of it
 	 * (not under ASan: its quarantine keeps freed buffers resident) */
-#if !defined(UNDER_ASAN)
+#if !PT_UNDER_ASAN
 	{
-		char path[64], line[256];
-		long hwm_kb = -1;
-		FILE *f;
+		long hwm_kb = pt_status_kb(px.pid, "VmHWM");
 
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)px.pid);
-		f = fopen(path, "r");
-		CHECK(f, "open %s", path);
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "VmHWM: %ld kB", &hwm_kb) == 1)
-				break;
-		fclose(f);
 		CHECK(hwm_kb > 0 && hwm_kb < 64 * 1024,
 		      "proxy peak RSS %ld kB: bodies were buffered, not streamed", hwm_kb);
 		printf("peak RSS of the proxy after 300 MiB of bodies: %ld kB\n", hwm_kb);
@@ -1520,7 +1383,7 @@ static int status_on(uint16_t port, const char *path)
 	struct resp_reader rr;
 	char req[256];
 	bool eof;
-	int fd = cli_connect_from(NULL, port), n;
+	int fd = pt_connect_from(NULL, port), n;
 
 	if (fd < 0)
 		return fd; /* -errno */
@@ -1624,7 +1487,7 @@ static void test_drain(void)
 	mark = log_mark();
 	kill(px.pid, SIGTERM);
 	CHECK(wait_log(mark, "draining ("), "no drain");
-	fd2 = cli_connect_from(NULL, port_main);
+	fd2 = pt_connect_from(NULL, port_main);
 	CHECK(fd2 == -ECONNREFUSED, "new connection during drain: %d", fd2);
 	/* the idle keep-alive connection is closed */
 	{
@@ -1789,11 +1652,11 @@ int main(int argc, char **argv)
 	snprintf(log_path, sizeof(log_path), "%s/access.log", tmpdir);
 	atexit(cleanup);
 	CHECK(us_start(&up, "127.0.0.2") == 0, "upstream server on 127.0.0.2");
-	port_main = free_port("127.0.0.1");
-	port_down = free_port("127.0.0.1");
-	port_admin = free_port("127.0.0.1");
-	port_closed = free_port("127.0.0.2");
-	port_extra = free_port("127.0.0.1");
+	port_main = pt_free_port("127.0.0.1");
+	port_down = pt_free_port("127.0.0.1");
+	port_admin = pt_free_port("127.0.0.1");
+	port_closed = pt_free_port("127.0.0.2");
+	port_extra = pt_free_port("127.0.0.1");
 	write_config(0);
 
 	/* SHUNT_E2E_ONLY=name runs one group (debugging) */

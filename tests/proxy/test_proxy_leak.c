@@ -43,116 +43,27 @@
 #include <llhttp.h>
 
 #include "testutil.h"
+#include "proxy_testlib.h"
 #include "upstream_server.h"
 
 #define IO_TIMEOUT_MS 20000
 #define PER_ROUND     100
 #define ALLOWED_ROUND 71 /* requests per round that must reach the upstream */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
+#define UNDER_ASAN    PT_UNDER_ASAN
 
 static char tmpdir[256], cfg_path[300];
-static pid_t proxy_pid;
+static struct pt_proc px = PT_PROC_INIT;
 static uint16_t port;
 static struct us_server *up;
 
-/* ---- the proxy and its stderr ---- */
-
-static struct {
-	int fd;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	char buf[1 << 20];
-	size_t len;
-	bool eof;
-} err_log = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-
-static void *stderr_reader(void *arg)
-{
-	char b[4096];
-
-	for (;;) {
-		ssize_t n = read(err_log.fd, b, sizeof(b));
-
-		pthread_mutex_lock(&err_log.lock);
-		if (n <= 0) {
-			err_log.eof = true;
-			pthread_cond_broadcast(&err_log.cond);
-			pthread_mutex_unlock(&err_log.lock);
-			return NULL;
-		}
-		if (getenv("SHUNT_TEST_VERBOSE"))
-			fwrite(b, 1, (size_t)n, stderr);
-		/* keep the start (listening) and the end (leak reports) */
-		if (err_log.len + (size_t)n >= sizeof(err_log.buf) - 1) {
-			size_t keep = sizeof(err_log.buf) / 2;
-
-			memmove(err_log.buf + 4096, err_log.buf + err_log.len - keep, keep);
-			err_log.len = 4096 + keep;
-		}
-		memcpy(err_log.buf + err_log.len, b, (size_t)n);
-		err_log.len += (size_t)n;
-		err_log.buf[err_log.len] = '\0';
-		pthread_cond_broadcast(&err_log.cond);
-		pthread_mutex_unlock(&err_log.lock);
-	}
-}
-
-static bool wait_stderr(const char *s, int timeout_ms)
-{
-	struct timespec ts;
-	bool found = false;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	pthread_mutex_lock(&err_log.lock);
-	for (;;) {
-		if (strstr(err_log.buf, s)) {
-			found = true;
-			break;
-		}
-		if (err_log.eof || pthread_cond_timedwait(&err_log.cond, &err_log.lock, &ts))
-			break;
-	}
-	pthread_mutex_unlock(&err_log.lock);
-	return found;
-}
-
 static void cleanup(void)
 {
-	if (proxy_pid > 0) {
-		kill(proxy_pid, SIGKILL);
-		waitpid(proxy_pid, NULL, 0);
-		proxy_pid = 0;
-	}
+	pt_proc_kill(&px);
 	if (cfg_path[0])
 		unlink(cfg_path);
 	if (tmpdir[0])
 		rmdir(tmpdir);
-}
-
-static uint16_t free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	CHECK(fd >= 0, "socket");
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind");
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0, "getsockname");
-	close(fd);
-	return ntohs(sa.sin_port);
 }
 
 static void write_config(void)
@@ -184,91 +95,49 @@ static void write_config(void)
 	CHECK(fclose(f) == 0, "write %s", cfg_path);
 }
 
+/* in the child, ASan build: LSan at exit; a small quarantine so RSS
+ * reflects live memory */
+static int asan_child_opts(void)
+{
+	const char *o = getenv("ASAN_OPTIONS");
+	char opts[1024];
+
+	snprintf(opts, sizeof(opts), "%s%sdetect_leaks=1:quarantine_size_mb=4", o ? o : "",
+		 o && *o ? ":" : "");
+	return setenv("ASAN_OPTIONS", opts, 1);
+}
+
 static void proxy_start(const char *bin, bool valgrind)
 {
-	int p[2];
+	char *vg_argv[] = {"valgrind",
+			   "--leak-check=full",
+			   "--show-leak-kinds=definite,indirect",
+			   "--errors-for-leak-kinds=definite,indirect",
+			   "--error-exitcode=99",
+			   (char *)bin,
+			   "--config",
+			   cfg_path,
+			   "--log-level",
+			   "warn",
+			   NULL};
+	char *px_argv[] = {(char *)bin, "--config", cfg_path, "--log-level", "info", NULL};
+	int err;
 
-	CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
-	proxy_pid = fork();
-	CHECK(proxy_pid >= 0, "fork");
-	if (proxy_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(p[1], 2);
-		if (UNDER_ASAN) {
-			/* LSan at exit; a small quarantine so RSS reflects live memory */
-			const char *o = getenv("ASAN_OPTIONS");
-			char opts[1024];
-
-			snprintf(opts, sizeof(opts), "%s%sdetect_leaks=1:quarantine_size_mb=4",
-				 o ? o : "", o && *o ? ":" : "");
-			setenv("ASAN_OPTIONS", opts, 1);
-		}
-		if (valgrind)
-			execlp("valgrind", "valgrind", "--leak-check=full",
-			       "--show-leak-kinds=definite,indirect",
-			       "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",
-			       bin, "--config", cfg_path, "--log-level", "warn", (char *)NULL);
-		else
-			execl(bin, bin, "--config", cfg_path, "--log-level", "info", (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
-	err_log.fd = p[0];
-	CHECK(pthread_create(&err_log.thread, NULL, stderr_reader, NULL) == 0, "thread");
+	px.max = 1 << 20; /* keep the start (listening) and the end (leak reports) */
+	err = pt_proc_spawn(&px, valgrind ? vg_argv : px_argv, UNDER_ASAN ? asan_child_opts : NULL);
+	CHECK(err == 0, "start %s: %s", bin, strerror(-err));
 }
 
 /* ---- /proc sampling ---- */
-
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	DIR *d;
-	struct dirent *e;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	CHECK(d, "opendir %s", path);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-static long rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	CHECK(f, "open %s", path);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	CHECK(kb > 0, "VmRSS of %d", (int)pid);
-	return kb;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Connections the client closed are closed by the proxy when its loop gets
  * to them: poll the fd count (deadline) until it is at most `limit`. */
 static int settled_fds(int limit)
 {
-	long deadline = now_ms() + 10000;
+	uint64_t deadline = pt_now_ms() + 10000;
 	int n;
 
-	while ((n = count_fds(proxy_pid)) > limit && now_ms() < deadline) {
+	while ((n = pt_count_fds(px.pid)) > limit && pt_now_ms() < deadline) {
 		struct pollfd none;
 
 		poll(&none, 0, 10); /* re-check a condition, with a deadline */
@@ -280,33 +149,17 @@ static int settled_fds(int limit)
 
 static int connect_from(const char *src)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = pt_connect_from(src, port);
 
-	CHECK(fd >= 0, "socket");
-	if (src) {
-		struct sockaddr_in me = {.sin_family = AF_INET};
-
-		inet_pton(AF_INET, src, &me.sin_addr);
-		CHECK(bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0, "bind %s", src);
-	}
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	CHECK(fd >= 0, "connect: %s", strerror(-fd));
 	return fd;
 }
 
 static void send_all(int fd, const char *p, size_t len)
 {
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+	int err = pt_send_all(fd, p, len);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		CHECK(n > 0, "send: %s", strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
+	CHECK(err == 0, "send: %s", strerror(-err));
 }
 
 struct reader {
@@ -511,7 +364,8 @@ int main(int argc, char **argv)
 	unsigned long total = env_n ? strtoul(env_n, NULL, 10) : 100000;
 	unsigned rounds = (unsigned)(total / PER_ROUND), sample_round = rounds / 10;
 	int fds0, fds10 = 0, fds100, st;
-	long rss10 = 0, rss100, t0;
+	long rss10 = 0, rss100;
+	uint64_t t0;
 	bool leak_checked = UNDER_ASAN || valgrind;
 
 	CHECK(bin, "usage: %s SHUNT_PROXY", argv[0]);
@@ -528,14 +382,16 @@ int main(int argc, char **argv)
 	CHECK(mkdtemp(tmpdir), "mkdtemp");
 	snprintf(cfg_path, sizeof(cfg_path), "%s/config.json", tmpdir);
 	CHECK(us_start(&up, "127.0.0.2") == 0, "upstream on 127.0.0.2");
-	port = free_port();
+	port = pt_free_port("127.0.0.1");
 	write_config();
 	proxy_start(bin, valgrind);
-	CHECK(wait_stderr(valgrind ? "==" : "listening:", IO_TIMEOUT_MS),
-	      "proxy did not start:\n%s", err_log.buf);
+	if (!pt_proc_wait_log(&px, 0, valgrind ? "==" : "listening:", IO_TIMEOUT_MS)) {
+		pt_proc_dump_log(&px, 0, 0);
+		CHECK(0, "proxy did not start");
+	}
 	/* valgrind: warn level hides "listening:", wait for the port instead */
 	if (valgrind) {
-		long deadline = now_ms() + 60000;
+		uint64_t deadline = pt_now_ms() + 60000;
 
 		for (;;) {
 			struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -547,32 +403,32 @@ int main(int argc, char **argv)
 				break;
 			}
 			close(fd);
-			CHECK(now_ms() < deadline, "proxy under valgrind did not listen");
+			CHECK(pt_now_ms() < deadline, "proxy under valgrind did not listen");
 			poll(NULL, 0, 50); /* re-check a condition, with a deadline */
 		}
 	}
-	fds0 = count_fds(proxy_pid);
-	printf("proxy pid %d: %d fds at start; %u rounds of %d requests (%s)\n", (int)proxy_pid,
-	       fds0, rounds, PER_ROUND,
+	fds0 = pt_count_fds(px.pid);
+	printf("proxy pid %d: %d fds at start; %u rounds of %d requests (%s)\n", (int)px.pid, fds0,
+	       rounds, PER_ROUND,
 	       valgrind	    ? "valgrind"
 	       : UNDER_ASAN ? "LeakSanitizer"
 			    : "no leak checker");
 
-	t0 = now_ms();
+	t0 = pt_now_ms();
 	for (unsigned i = 1; i <= rounds; i++) {
 		round_of_100(i);
 		if (i == sample_round) {
 			fds10 = settled_fds(fds0 + 16);
-			rss10 = rss_kb(proxy_pid);
+			rss10 = pt_status_kb(px.pid, "VmRSS");
 			printf("after %lu requests: %d fds, RSS %ld kB (%.1f s)\n", n_requests,
-			       fds10, rss10, (double)(now_ms() - t0) / 1000);
+			       fds10, rss10, (double)(pt_now_ms() - t0) / 1000);
 		}
 	}
 	fds100 = settled_fds(fds10 + 2);
-	rss100 = rss_kb(proxy_pid);
+	rss100 = pt_status_kb(px.pid, "VmRSS");
 	printf("after %lu requests: %d fds, RSS %ld kB (%.1f s, %.0f req/s)\n", n_requests, fds100,
-	       rss100, (double)(now_ms() - t0) / 1000,
-	       (double)n_requests * 1000 / (double)(now_ms() - t0 + 1));
+	       rss100, (double)(pt_now_ms() - t0) / 1000,
+	       (double)n_requests * 1000 / (double)(pt_now_ms() - t0 + 1));
 	printf("answers: %lu 200, %lu 403, %lu 400; upstream saw %lu requests\n", n_200, n_403,
 	       n_400, us_requests(up));
 
@@ -586,19 +442,20 @@ int main(int argc, char **argv)
 	CHECK(rss100 <= rss10 + 8192 + rss10 / 8, "RSS grows: %ld kB after 10%%, %ld kB at the end",
 	      rss10, rss100);
 
-	kill(proxy_pid, SIGTERM);
-	CHECK(waitpid(proxy_pid, &st, 0) == proxy_pid, "waitpid");
-	proxy_pid = 0;
-	pthread_join(err_log.thread, NULL);
-	close(err_log.fd);
+	kill(px.pid, SIGTERM);
+	st = pt_proc_reap(&px);
 	/* LSan reports and exits non-zero; valgrind exits 99 on a definite or
 	 * indirect leak or any memory error */
-	CHECK(!strstr(err_log.buf, "LeakSanitizer") &&
-		      !strstr(err_log.buf, "ERROR: AddressSanitizer"),
-	      "leak report:\n%s", err_log.buf);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "proxy exit status %d (signal %d):\n%s",
-	      WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0,
-	      err_log.buf + (err_log.len > 4000 ? err_log.len - 4000 : 0));
+	if (px.buf &&
+	    (strstr(px.buf, "LeakSanitizer") || strstr(px.buf, "ERROR: AddressSanitizer"))) {
+		pt_proc_dump_log(&px, 0, 0);
+		CHECK(0, "leak report (above)");
+	}
+	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+		pt_proc_dump_log(&px, 0, 4000);
+		CHECK(0, "proxy exit status %d (signal %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+		      WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	}
 	us_stop(up);
 	printf("%lu requests, no fd/RSS growth, clean exit%s\n", n_requests,
 	       leak_checked ? ", no leak" : " (no leak checker in this build)");

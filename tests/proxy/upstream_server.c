@@ -525,18 +525,23 @@ int us_wait_requests(struct us_server *s, unsigned long n, int timeout_ms)
 	struct timespec ts;
 	int err = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	us_abs_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	while (s->requests < n && err == 0)
 		err = pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 	pthread_mutex_unlock(&s->lock);
 	return s->requests >= n ? 0 : -ETIMEDOUT;
+}
+
+void us_abs_deadline(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
 }
 
 int us_wait_log(struct us_server *s, size_t n, int timeout_ms)
@@ -545,8 +550,7 @@ int us_wait_log(struct us_server *s, size_t n, int timeout_ms)
 	int err = 0;
 	bool ok;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
+	us_abs_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	while (s->log_len < n && err == 0)
 		err = pthread_cond_timedwait(&s->cond, &s->lock, &ts);

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct us_server;
 
@@ -32,6 +33,8 @@ void us_log_reset(struct us_server *s);
 /* Number of requests completely received since start. */
 unsigned long us_requests(struct us_server *s);
 unsigned long us_connections(struct us_server *s);
+/* ts = now + timeout_ms on CLOCK_REALTIME (for pthread_cond_timedwait). */
+void us_abs_deadline(struct timespec *ts, int timeout_ms);
 /* Wait until the log holds at least n bytes; 0 or -ETIMEDOUT. */
 int us_wait_log(struct us_server *s, size_t n, int timeout_ms);
 /* Wait until at least n requests were received; 0 or -ETIMEDOUT. */

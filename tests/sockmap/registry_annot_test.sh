@@ -24,39 +24,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 : "${SHUNT_POD_APP3_IP:?run under with-pods.sh --pod 1:app1 --pod 1:app2 --pod 1:app3}"
 require_cmds jq nginx setpriv
 
-T=$(mktemp -d)
-chmod 755 "$T"
-PIN=$SHUNT_PIN_DIR/shunt
+e2e_init
 RUN=$T/run
 SOCK=$RUN/cni.sock
 STATE=$RUN/registry.json
-PIDS=()
-SHUNTD_PID=
-FAILED=0
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-	exec 6<&- 7<&- 2>/dev/null || true
-	[ -z "$SHUNTD_PID" ] || kill -TERM "$SHUNTD_PID" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [ "$FAILED" != 0 ]; then
-		for f in "$T"/*.log; do
-			echo "---- $f" >&2
-			tail -n 30 "$f" >&2
-		done
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
+trap e2e_cleanup EXIT
 
-check() { # check DESC EXPECTED ACTUAL
-	if [ "$2" == "$3" ]; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1: expected '$2', got '$3'" >&2
-		FAILED=1
-	fi
-}
 OUT0=0
 # captured POD HOST PORT: connect from POD, then "<result> out=<captures it caused>"
 captured() {
@@ -162,7 +135,6 @@ check "  original destination" "orig [$A16]:80" "$line"
 
 echo "== restart: the state file carries the annotations"
 stop_shuntd
-SHUNTD_PID=
 start_shuntd --config "$T/empty.json" --capture istio --cni-socket "$SOCK" --cni-state "$STATE"
 check "app2 -> $A1:8080 still excluded at ready" "connected out=0" "$(captured app2 "$A1" 8080)"
 check "app2 -> $A1:80 still captured" "connected out=1" "$(captured app2 "$A1" 80)"

@@ -22,9 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../e2e/intercept_lib.sh"
 : "${SHUNT_POD_SRV_IP:?run under with-pods.sh --pod 1:srv --pod 1:good --pod 1:bad}"
 require_cmds nginx nsenter timeout stat jq
-T=$(mktemp -d)
-chmod 755 "$T"
-PIN=$SHUNT_PIN_DIR/shunt
+e2e_init
 RUN=$T/run # created by shuntd (0700)
 SOCK=$RUN/cni.sock
 STATE=$RUN/registry.json
@@ -34,27 +32,14 @@ declare -A POD_UID=([srv]=5e4a0001-0000-4000-8000-000000000001
 CG_GOOD=$KUBEPODS/burstable/pod${POD_UID[good]}
 CG_BAD=$KUBEPODS/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${POD_UID[bad]//-/_}.slice
 SRV=$SHUNT_POD_SRV_IP
-PIDS=()
-SHUNTD_PID=
-FAILED=0
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-	[ -z "$SHUNTD_PID" ] || kill -TERM "$SHUNTD_PID" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	[ "$FAILED" = 0 ] || tail -n 40 "$T"/*.log >&2 || true
+	e2e_cleanup
 	if [ -d "$KUBEPODS" ]; then
 		find "$KUBEPODS" -depth -type d -exec rmdir {} + 2>/dev/null || true
 	fi
-	rm -rf "$T"
 }
 trap cleanup EXIT
-check() {
-	if [ "$2" == "$3" ]; then echo "ok: $1"; else
-		echo "FAIL: $1: expected '$2', got '$3'" >&2
-		FAILED=1
-	fi
-}
 
 # cni COMMAND POD: shunt-cni exactly as a runtime calls it (env + config on stdin)
 cni() {
@@ -162,7 +147,6 @@ check "bad -> srv:81 unchanged" connected "$(kconnect bad "$CG_BAD" 81)"
 
 echo "== restart: the state file is replayed"
 stop_shuntd
-SHUNTD_PID=
 check "socket removed at stop" missing "$(mode "$SOCK")"
 check "state file kept" 600 "$(mode "$STATE")"
 check "stopped: good -> srv:80 (nothing attached)" connected "$(kconnect good "$CG_GOOD/ctr" 80)"
@@ -182,5 +166,4 @@ grep -q "pod registry on $SOCK (state $STATE): 2 pods, 1 with a cgroup" "$T/shun
 	r=true || r=false
 check "log: srv and bad replayed, bad's cgroup found at start" true "$r"
 stop_shuntd
-SHUNTD_PID=
 exit "$FAILED"
