@@ -250,22 +250,113 @@ static int parse_int(const char *s, long lo, long hi, int *out)
 	return 0;
 }
 
-static int parse_cpus(const char *s, int cpus[2])
+/* A cpu number: decimal digits only (no sign, no blanks). */
+static const char *parse_cpu_num(const char *p, int *out)
 {
-	const char *comma = s ? strchr(s, ',') : NULL;
-	char a[16];
+	long v = 0;
+
+	if (*p < '0' || *p > '9')
+		return NULL;
+	while (*p >= '0' && *p <= '9') {
+		v = v * 10 + (*p++ - '0');
+		if (v >= BENCH_CPU_MAX)
+			return NULL;
+	}
+	*out = (int)v;
+	return p;
+}
+
+bool bench_cpulist_has(const struct bench_cpulist *l, int cpu)
+{
+	if (cpu < 0 || cpu >= BENCH_CPU_MAX)
+		return false;
+	return (l->bits[cpu / 64] >> (cpu % 64)) & 1;
+}
+
+int bench_cpulist_single(const struct bench_cpulist *l)
+{
+	if (l->count != 1)
+		return -1;
+	for (int c = 0; c < BENCH_CPU_MAX; c++)
+		if (bench_cpulist_has(l, c))
+			return c;
+	return -1;
+}
+
+int bench_parse_cpulist(const char *s, struct bench_cpulist *out)
+{
+	struct bench_cpulist l;
+	size_t len = 0;
+	int lo, hi, n;
+
+	memset(&l, 0, sizeof(l));
+	if (!s || !*s)
+		return -EINVAL;
+	for (const char *p = s;;) {
+		p = parse_cpu_num(p, &lo);
+		if (!p)
+			return -EINVAL;
+		hi = lo;
+		if (*p == '-') {
+			p = parse_cpu_num(p + 1, &hi);
+			if (!p || hi < lo)
+				return -EINVAL;
+		}
+		for (int c = lo; c <= hi; c++)
+			l.bits[c / 64] |= 1ull << (c % 64);
+		if (*p == '\0')
+			break;
+		if (*p != ',')
+			return -EINVAL;
+		p++;
+	}
+	/* canonical text: ascending, runs of two or more as ranges */
+	for (int c = 0; c < BENCH_CPU_MAX; c++) {
+		if (!bench_cpulist_has(&l, c))
+			continue;
+		lo = c;
+		while (c + 1 < BENCH_CPU_MAX && bench_cpulist_has(&l, c + 1))
+			c++;
+		l.count += c - lo + 1;
+		if (c == lo)
+			n = snprintf(l.text + len, sizeof(l.text) - len, "%s%d", len ? "," : "",
+				     lo);
+		else
+			n = snprintf(l.text + len, sizeof(l.text) - len, "%s%d-%d", len ? "," : "",
+				     lo, c);
+		if (n < 0 || (size_t)n >= sizeof(l.text) - len)
+			return -EINVAL;
+		len += (size_t)n;
+	}
+	*out = l;
+	return 0;
+}
+
+/* "CLIENT/SERVER" cpu lists, or the old "A,B" (two single cpus). */
+static int parse_cpus(const char *s, struct bench_cpulist cpus[2])
+{
+	const char *sep = s ? strchr(s, '/') : NULL;
+	struct bench_cpulist l[2];
+	char a[256];
 	size_t n;
 
-	if (!comma)
+	if (!s)
 		return -EINVAL;
-	n = (size_t)(comma - s);
+	if (!sep) {
+		/* old form: exactly two numbers */
+		sep = strchr(s, ',');
+		if (!sep || strchr(sep + 1, ',') || strchr(s, '-'))
+			return -EINVAL;
+	}
+	n = (size_t)(sep - s);
 	if (n == 0 || n >= sizeof(a))
 		return -EINVAL;
 	memcpy(a, s, n);
 	a[n] = '\0';
-	if (parse_int(a, 0, CPU_SETSIZE - 1, &cpus[0]) ||
-	    parse_int(comma + 1, 0, CPU_SETSIZE - 1, &cpus[1]))
+	if (bench_parse_cpulist(a, &l[0]) || bench_parse_cpulist(sep + 1, &l[1]))
 		return -EINVAL;
+	cpus[0] = l[0];
+	cpus[1] = l[1];
 	return 0;
 }
 
@@ -283,8 +374,8 @@ static void set_defaults(struct bench_opts *o)
 	o->placements = (1u << BENCH_SAME) | (1u << BENCH_SPLIT);
 	o->duration = DEFAULT_DURATION;
 	o->reps = DEFAULT_REPS;
-	o->cpus[0] = 0;
-	o->cpus[1] = 1;
+	bench_parse_cpulist("0", &o->cpus[0]);
+	bench_parse_cpulist("1", &o->cpus[1]);
 	o->exchange = true;
 }
 
@@ -419,7 +510,9 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 			NEED_VALUE("--cpus");
 			ret = parse_cpus(v, o->cpus)
 				      ? fail(err, errlen,
-					     "--cpus: want two cpu numbers A,B, got '%s'", v)
+					     "--cpus: want CLIENT/SERVER cpu lists (0/1, "
+					     "0-1/2,3) or A,B, got '%s'",
+					     v)
 				      : 0;
 		} else if (VALUE_OF("--small-writes")) {
 			NEED_VALUE("--small-writes");

@@ -70,8 +70,18 @@ enum bench_path_kind {
 };
 
 enum bench_placement {
-	BENCH_SAME = 0,	 /* both ends pinned to cpus[0] */
-	BENCH_SPLIT = 1, /* client on cpus[0], server on cpus[1] */
+	BENCH_SAME = 0,	 /* both ends pinned to the cpus[0] list */
+	BENCH_SPLIT = 1, /* client on cpus[0], server (and proxy) on cpus[1] */
+};
+
+/* A set of vCPUs given in the kernel's cpuset list syntax ("0", "0,2",
+ * "0-3,6"). text is the canonical form (sorted, ranges merged). */
+#define BENCH_CPU_MAX	  1024 /* == glibc CPU_SETSIZE */
+#define BENCH_CPULIST_LEN 64
+struct bench_cpulist {
+	uint64_t bits[BENCH_CPU_MAX / 64];
+	int count; /* cpus in the set */
+	char text[BENCH_CPULIST_LEN];
 };
 
 struct bench_path {
@@ -97,7 +107,7 @@ struct bench_opts {
 	double duration;     /* measured seconds per cell */
 	double warmup;	     /* discarded seconds per cell */
 	int reps;
-	int cpus[2];
+	struct bench_cpulist cpus[2]; /* client, server */
 	/* --small-writes: extra accel:MODE stream variants at small write sizes. */
 	char small_modes[3][BENCH_MODE_LEN];
 	int n_small_modes;
@@ -153,6 +163,13 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 /* "64", "1K", "1KiB", "64k", "1M" -> bytes. Returns 0 or -EINVAL (0, junk,
  * overflow, > BENCH_MAX_SIZE). */
 int bench_parse_size(const char *s, size_t *out);
+/* Parse a cpuset list ("0", "0,2", "0-3,6") into out (canonical text).
+ * 0 or -EINVAL (bad syntax, reversed range, cpu >= BENCH_CPU_MAX, empty,
+ * canonical form longer than BENCH_CPULIST_LEN - 1). Pure. */
+int bench_parse_cpulist(const char *s, struct bench_cpulist *out);
+bool bench_cpulist_has(const struct bench_cpulist *l, int cpu);
+/* The one cpu of a single-cpu list, else -1. */
+int bench_cpulist_single(const struct bench_cpulist *l);
 
 /* Human size: "64 B", "1 KiB", "256 KiB", "1.5 MiB". */
 const char *bench_fmt_size(size_t size, char *buf, size_t len);

@@ -70,9 +70,14 @@ static const char usage_text[] =
 	"                     $PATH)\n"
 	"  --proxy-config F   shunt config for shunt-proxy (its listeners are replaced;\n"
 	"                     default: allow-all)\n"
-	"  --placement P      same (both ends on one vCPU), split (client and server on\n"
-	"                     two vCPUs) or both (default)\n"
-	"  --cpus A,B         vCPUs to use: same = A, split = client A, server B (default 0,1)\n"
+	"  --placement P      same (both ends on the client cpus), split (client and\n"
+	"                     server on their own cpus, see --cpus) or both (default)\n"
+	"  --cpus C/S         vCPU lists in cpuset syntax (\"0\", \"0,2\", \"0-3,6\"): same =\n"
+	"                     both ends on C, split = client on C, server (and proxy)\n"
+	"                     on S; each process may run on any cpu of its list.\n"
+	"                     A,B (two single cpus) = A/B. Default 0/1. JSON: \"cpu_lists\"\n"
+	"                     {\"client\":\"C\",\"server\":\"S\"}; \"cpus\" [A,B] only when\n"
+	"                     both lists are single cpus\n"
 	"  --duration SEC     measured seconds per cell (default 0.4; 10%, 20-100 ms, of\n"
 	"                     warm-up is run first and discarded)\n"
 	"  --reps N           repetitions per cell, interleaved across paths (default 5)\n"
@@ -313,8 +318,8 @@ static int run_point(struct bench_results *r, const struct bench_accel *accel,
 		.size = r->cells[c].size,
 		.kind = path->kind,
 		.cgroup = accel ? bench_accel_cgroup(accel, path) : NULL,
-		.client_cpu = o->cpus[0],
-		.server_cpu = pl == BENCH_SAME ? o->cpus[0] : o->cpus[1],
+		.client_cpus = &o->cpus[0],
+		.server_cpus = pl == BENCH_SAME ? &o->cpus[0] : &o->cpus[1],
 		.warmup = o->warmup,
 		.duration = o->duration,
 		.id = id,
@@ -439,11 +444,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++) {
 		bool needed = i == 0 || (opts.placements & (1u << BENCH_SPLIT));
 
-		if (needed && !bench_cpu_usable(opts.cpus[i])) {
+		for (int c = 0; needed && c < BENCH_CPU_MAX; c++) {
+			if (!bench_cpulist_has(&opts.cpus[i], c) || bench_cpu_usable(c))
+				continue;
 			fprintf(stderr,
 				"shunt-bench: cpu %d is not available to this process (pick others "
-				"with --cpus A,B%s)\n",
-				opts.cpus[i], i ? " or use --placement same" : "");
+				"with --cpus CLIENT/SERVER%s)\n",
+				c, i ? " or use --placement same" : "");
 			return EXIT_BAD_INPUT;
 		}
 	}

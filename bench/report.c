@@ -288,10 +288,10 @@ void bench_print_tables(FILE *f, const struct bench_results *r, const struct ben
 
 	fprintf(f, "shunt-bench: %s\n", info->command);
 	fprintf(f,
-		"started %s UTC, %.0f s; kernel %s; %d cpus; cpus used %d,%d; %.2f s measured + "
+		"started %s UTC, %.0f s; kernel %s; %d cpus; cpus used %s/%s; %.2f s measured + "
 		"%.2f s warm-up per cell\n",
-		info->started, info->wall_s, info->kernel, info->ncpu, o->cpus[0], o->cpus[1],
-		o->duration, o->warmup);
+		info->started, info->wall_s, info->kernel, info->ncpu, o->cpus[0].text,
+		o->cpus[1].text, o->duration, o->warmup);
 	fprintf(f,
 		"machine during the run: %.0f%% busy (shunt-bench %.0f%%, everything else "
 		"%.0f%%), loadavg %.2f -> %.2f\n",
@@ -301,9 +301,9 @@ void bench_print_tables(FILE *f, const struct bench_results *r, const struct ben
 		fprintf(f, "shuntd: %s (--small-writes %s)\n", info->shuntd,
 			info->small_writes_supported ? "supported" : "not supported");
 	fprintf(f,
-		"same = both ends on cpu %d; split = client cpu %d, server cpu %d%s; "
+		"same = both ends on cpus %s; split = client cpus %s, server cpus %s%s; "
 		"tcp%% = bytes through the TCP stack / bytes sent (accel ~0%% = redirected)\n",
-		o->cpus[0], o->cpus[0], o->cpus[1],
+		o->cpus[0].text, o->cpus[0].text, o->cpus[1].text,
 		bench_workload_is_l7(o->workloads) ? " (proxy with the server)" : "");
 	for (int i = 0; i < info->n_shuntds; i++)
 		fprintf(f, "shuntd for path %s%s: running with small-writes=%s\n",
@@ -405,7 +405,14 @@ static json_t *config_json(const struct bench_opts *o)
 	json_object_set_new(j, "duration_s", json_real(o->duration));
 	json_object_set_new(j, "warmup_s", json_real(o->warmup));
 	json_object_set_new(j, "reps", json_integer(o->reps));
-	json_object_set_new(j, "cpus", json_pack("[i,i]", o->cpus[0], o->cpus[1]));
+	/* "cpus" [A,B] only when both sides are single cpus (older readers) */
+	if (bench_cpulist_single(&o->cpus[0]) >= 0 && bench_cpulist_single(&o->cpus[1]) >= 0)
+		json_object_set_new(j, "cpus",
+				    json_pack("[i,i]", bench_cpulist_single(&o->cpus[0]),
+					      bench_cpulist_single(&o->cpus[1])));
+	json_object_set_new(
+		j, "cpu_lists",
+		json_pack("{s:s,s:s}", "client", o->cpus[0].text, "server", o->cpus[1].text));
 	json_object_set_new(j, "quick", json_boolean(o->quick));
 	return j;
 }

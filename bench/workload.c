@@ -114,7 +114,8 @@ bool bench_cpu_usable(int cpu)
 
 /* ---- child side ---------------------------------------------------------- */
 
-int wl_child_setup(const struct bench_cell_spec *spec, int cpu, pid_t parent, struct side *s)
+int wl_child_setup(const struct bench_cell_spec *spec, const struct bench_cpulist *cpus,
+		   pid_t parent, struct side *s)
 {
 	cpu_set_t set;
 	char path[4096];
@@ -144,7 +145,9 @@ int wl_child_setup(const struct bench_cell_spec *spec, int cpu, pid_t parent, st
 		close(fd);
 	}
 	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
+	for (int c = 0; c < BENCH_CPU_MAX && c < CPU_SETSIZE; c++)
+		if (bench_cpulist_has(cpus, c))
+			CPU_SET(c, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
 		return wl_side_fail(s, "sched_setaffinity", errno);
 	return 0;
@@ -490,7 +493,7 @@ static int server_main(const struct bench_cell_spec *spec, struct bench_shared *
 	struct pollfd pfd;
 	int lfd = -1, fd = -1, one = 1, ret = 1;
 
-	if (wl_child_setup(spec, spec->server_cpu, parent, s))
+	if (wl_child_setup(spec, spec->server_cpus, parent, s))
 		goto cleanup;
 	lfd = wl_bind_server(spec, parent, port, 0, s, &ready_port);
 	if (lfd < 0)
@@ -535,7 +538,7 @@ static int client_main(const struct bench_cell_spec *spec, struct bench_shared *
 	socklen_t alen;
 	int fd = -1, one = 1, ret = 1;
 
-	if (wl_child_setup(spec, spec->client_cpu, parent, s))
+	if (wl_child_setup(spec, spec->client_cpus, parent, s))
 		goto cleanup;
 	if (spec->kind == BENCH_PATH_UNIX) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

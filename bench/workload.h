@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shunt-bench workloads: one cell = one forked server + one forked client,
- * each optionally moved into a cgroup and pinned to a CPU, talking over
+ * each optionally moved into a cgroup and pinned to a CPU list, talking over
  * loopback TCP or a UNIX socket. Results come back through shared memory.
  */
 #ifndef SHUNT_BENCH_WORKLOAD_H
@@ -17,9 +17,9 @@ struct bench_cell_spec {
 	size_t size;		   /* rr message size or stream write size */
 	enum bench_path_kind kind; /* TCP and ACCEL use TCP sockets, UNIX a UNIX socket */
 	const char *cgroup;	   /* cgroup v2 directory both ends join, or NULL */
-	int client_cpu, server_cpu;
-	double warmup, duration; /* seconds */
-	unsigned id;		 /* unique per cell, names the UNIX socket */
+	const struct bench_cpulist *client_cpus, *server_cpus; /* affinity */
+	double warmup, duration;			       /* seconds */
+	unsigned id; /* unique per cell, names the UNIX socket */
 	/* http / connect */
 	int conns;		  /* concurrent connections */
 	double rate;		  /* open loop req/s (conn/s); 0 = closed loop */

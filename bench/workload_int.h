@@ -54,7 +54,8 @@ double wl_cpu_us_now(void);
 int wl_side_fail(struct side *s, const char *what, int err);
 int wl_side_fail_data(struct side *s, const char *what, int err);
 /* In a forked worker: default signals, PDEATHSIG, join spec->cgroup, pin cpu. */
-int wl_child_setup(const struct bench_cell_spec *spec, int cpu, pid_t parent, struct side *s);
+int wl_child_setup(const struct bench_cell_spec *spec, const struct bench_cpulist *cpus,
+		   pid_t parent, struct side *s);
 int wl_set_timeouts(int fd, double secs);
 void wl_unix_addr(const struct bench_cell_spec *spec, pid_t parent, struct sockaddr_un *sun,
 		  socklen_t *len);

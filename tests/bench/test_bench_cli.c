@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #define BENCH_CDF_POINTS 24 /* BENCH_CDF_N of bench.h */
@@ -28,6 +29,9 @@ static const struct bad_case bad_cases[] = {
 	{{"stream", "--write-sizes", "64,0"}, "bad size '0'"},
 	{{"--paths", "tcp,accel", "--shuntd", "/nonexistent/shuntd"}, "accel path requested"},
 	{{"--paths", "tcp", "--cpus", "0,1000"}, "cpu 1000 is not available"},
+	{{"--paths", "tcp", "--cpus", "0,1000/0"}, "cpu 1000 is not available"},
+	{{"--paths", "tcp", "--cpus", "0/0,999"}, "cpu 999 is not available"},
+	{{"--paths", "tcp", "--cpus", "1-0/1"}, "--cpus: want CLIENT/SERVER"},
 	{{"--paths", "tcp", "--reps", "0"}, "--reps"},
 	{{"--bogus"}, "unknown option"},
 	{{"http", "--rate", "0"}, "--rate: '0'"},
@@ -68,7 +72,8 @@ static void test_bad_input(void)
 		CHECK(run.out[0] == '\0', "case %zu: nothing on stdout", i);
 	}
 	run_args((const char *[]){"--help", NULL});
-	CHECK(run.rc == 0 && strstr(run.out, "--write-sizes") && strstr(run.out, "--quick"),
+	CHECK(run.rc == 0 && strstr(run.out, "--write-sizes") && strstr(run.out, "--quick") &&
+		      strstr(run.out, "--cpus C/S"),
 	      "--help documents the flags");
 }
 
@@ -104,6 +109,14 @@ static void test_tiny_run(void)
 	CHECK(json_array_size(rr) == 4, "rr: 2 sizes x 2 paths, got %zu", json_array_size(rr));
 	CHECK(json_array_size(st) == 4, "stream: 2 sizes x 2 paths");
 	CHECK(json_array_size(json_object_get(j, "targets")) == 0, "no accel, no targets");
+	e = json_object_get(json_object_get(j, "config"), "cpus");
+	CHECK(json_array_size(e) == 2 && json_integer_value(json_array_get(e, 0)) == 0 &&
+		      json_integer_value(json_array_get(e, 1)) == 1,
+	      "default single cpus keep the old \"cpus\" [0,1]");
+	e = json_object_get(json_object_get(j, "config"), "cpu_lists");
+	CHECK(e && strcmp(json_string_value(json_object_get(e, "client")), "0") == 0 &&
+		      strcmp(json_string_value(json_object_get(e, "server")), "1") == 0,
+	      "cpu_lists {client 0, server 1}");
 	json_array_foreach (rr, i, e) {
 		const char *p = json_string_value(json_object_get(e, "path"));
 
@@ -183,6 +196,41 @@ static void test_tiny_l7(const char *mode, const char *rate)
 	json_decref(j);
 }
 
+/* Split placement with a client cpu list: runs, header and JSON show the
+ * lists, no old "cpus" array. Needs cpus 0 and 1. */
+static void test_cpu_lists(void)
+{
+	const char *path;
+	json_error_t jerr;
+	json_t *j, *cfg, *cl;
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) || !CPU_ISSET(0, &set) || !CPU_ISSET(1, &set)) {
+		printf("bench cli: cpus 0 and 1 not both usable, cpu list run skipped\n");
+		return;
+	}
+	path = bench_tmp_file();
+	CHECK(path, "temporary file");
+	run_args((const char *[]){"rr", "--paths", "tcp", "--placement", "split", "--cpus", "0-1/1",
+				  "--sizes", "64", "--duration", "0.03", "--reps", "1", "--json",
+				  path, NULL});
+	CHECK(run.rc == 0, "exit %d: %s", run.rc, run.err);
+	CHECK(strstr(run.out, "cpus used 0-1/1") &&
+		      strstr(run.out, "split = client cpus 0-1, server cpus 1"),
+	      "header shows the lists:\n%s", run.out);
+	j = json_load_file(path, 0, &jerr);
+	bench_tmp_unlink();
+	CHECK(j, "json: %s", jerr.text);
+	cfg = json_object_get(j, "config");
+	cl = json_object_get(cfg, "cpu_lists");
+	CHECK(cl && strcmp(json_string_value(json_object_get(cl, "client")), "0-1") == 0 &&
+		      strcmp(json_string_value(json_object_get(cl, "server")), "1") == 0,
+	      "cpu_lists {client 0-1, server 1}");
+	CHECK(json_object_get(cfg, "cpus") == NULL, "no \"cpus\" array for a list");
+	CHECK(json_array_size(json_object_get(j, "rr")) == 1, "one rr row");
+	json_decref(j);
+}
+
 static void test_progress_line(void)
 {
 	/* estimated 4 x (0.5 + 0.05 warm-up) s > 2 s: progress on stderr */
@@ -198,6 +246,7 @@ int main(int argc, char **argv)
 	bin = argv[1];
 	test_bad_input();
 	test_tiny_run();
+	test_cpu_lists();
 	test_tiny_l7("http", NULL);
 	test_tiny_l7("http", "2000");
 	test_tiny_l7("connect", NULL);

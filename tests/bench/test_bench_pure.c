@@ -6,10 +6,15 @@
 #include "report.h"
 #include "stats.h"
 #include "testutil.h"
+#include "workload_int.h"
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_ARGS 12
 
@@ -45,6 +50,15 @@ static const struct args_case args_cases[] = {
 	{{"shunt-bench", "--reps", "101"}, -EINVAL, "--reps"},
 	{{"shunt-bench", "--cpus", "0"}, -EINVAL, "--cpus"},
 	{{"shunt-bench", "--cpus", "0,1"}, 0, NULL},
+	{{"shunt-bench", "--cpus", "0-1/1"}, 0, NULL},
+	{{"shunt-bench", "--cpus=0,2/1-3,6"}, 0, NULL},
+	{{"shunt-bench", "--cpus", "0-1,2"}, -EINVAL, "--cpus: want CLIENT/SERVER"},
+	{{"shunt-bench", "--cpus", "0,1,2"}, -EINVAL, "--cpus"},
+	{{"shunt-bench", "--cpus", "0/"}, -EINVAL, "--cpus"},
+	{{"shunt-bench", "--cpus", "/1"}, -EINVAL, "--cpus"},
+	{{"shunt-bench", "--cpus", "0/1/2"}, -EINVAL, "--cpus"},
+	{{"shunt-bench", "--cpus", "3-1/0"}, -EINVAL, "--cpus"},
+	{{"shunt-bench", "--cpus", "0/1024"}, -EINVAL, "--cpus"},
 	{{"shunt-bench", "--small-writes", "turbo"}, -EINVAL, "unknown mode 'turbo'"},
 	{{"shunt-bench", "--small-writes", "none"}, 0, NULL},
 	{{"shunt-bench", "--plot", "out.jpg"}, -EINVAL, ".png or .svg"},
@@ -99,6 +113,130 @@ static void test_args_table(void)
 	}
 }
 
+struct cpulist_case {
+	const char *in;
+	int ret;
+	const char *text; /* canonical form */
+	int count, single;
+};
+
+static const struct cpulist_case cpulist_cases[] = {
+	{"0", 0, "0", 1, 0},
+	{"7", 0, "7", 1, 7},
+	{"1023", 0, "1023", 1, 1023},
+	{"0,2", 0, "0,2", 2, -1},
+	{"2,0", 0, "0,2", 2, -1},
+	{"0-3,6", 0, "0-3,6", 5, -1},
+	{"0,1,2", 0, "0-2", 3, -1},
+	{"5-5", 0, "5", 1, 5},
+	{"0-3,2-5", 0, "0-5", 6, -1},
+	{"1,1", 0, "1", 1, 1},
+	{"60-70", 0, "60-70", 11, -1},
+	{"", -EINVAL, NULL, 0, 0},
+	{"-1", -EINVAL, NULL, 0, 0},
+	{"+1", -EINVAL, NULL, 0, 0},
+	{" 1", -EINVAL, NULL, 0, 0},
+	{"1 ", -EINVAL, NULL, 0, 0},
+	{"a", -EINVAL, NULL, 0, 0},
+	{"1,", -EINVAL, NULL, 0, 0},
+	{",1", -EINVAL, NULL, 0, 0},
+	{"1,,2", -EINVAL, NULL, 0, 0},
+	{"3-1", -EINVAL, NULL, 0, 0},
+	{"1-", -EINVAL, NULL, 0, 0},
+	{"1-2-3", -EINVAL, NULL, 0, 0},
+	{"0-7:2", -EINVAL, NULL, 0, 0},
+	{"1024", -EINVAL, NULL, 0, 0},
+	{"99999999999999999999", -EINVAL, NULL, 0, 0},
+	/* canonical text does not fit BENCH_CPULIST_LEN */
+	{"0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,30,32,34,36,38,40,42,44,46", -EINVAL, NULL, 0, 0},
+};
+
+static void test_cpulists(void)
+{
+	const char *list[] = {"shunt-bench", "--cpus", "0-1/1", NULL};
+	const char *old[] = {"shunt-bench", "--cpus", "2,3", NULL};
+	struct bench_cpulist l;
+	struct bench_opts o;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cpulist_cases) / sizeof(cpulist_cases[0]); i++) {
+		const struct cpulist_case *c = &cpulist_cases[i];
+		int ret;
+
+		memset(&l, 0xa5, sizeof(l));
+		ret = bench_parse_cpulist(c->in, &l);
+		CHECK(ret == c->ret, "cpulist '%s': ret %d, want %d", c->in, ret, c->ret);
+		if (ret)
+			continue;
+		CHECK(strcmp(l.text, c->text) == 0, "cpulist '%s': text '%s', want '%s'", c->in,
+		      l.text, c->text);
+		CHECK(l.count == c->count, "cpulist '%s': count %d, want %d", c->in, l.count,
+		      c->count);
+		CHECK(bench_cpulist_single(&l) == c->single, "cpulist '%s': single %d", c->in,
+		      bench_cpulist_single(&l));
+	}
+	CHECK(bench_parse_cpulist("0-3,6", &l) == 0, "parse");
+	for (int c = -1; c < 10; c++)
+		CHECK(bench_cpulist_has(&l, c) == ((c >= 0 && c <= 3) || c == 6), "has %d", c);
+	CHECK(!bench_cpulist_has(&l, BENCH_CPU_MAX), "out of range");
+
+	CHECK(bench_parse_args(3, (char **)list, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(strcmp(o.cpus[0].text, "0-1") == 0 && strcmp(o.cpus[1].text, "1") == 0,
+	      "--cpus 0-1/1: '%s' '%s'", o.cpus[0].text, o.cpus[1].text);
+	CHECK(bench_parse_args(3, (char **)old, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(bench_cpulist_single(&o.cpus[0]) == 2 && bench_cpulist_single(&o.cpus[1]) == 3,
+	      "old --cpus A,B: client A, server B");
+}
+
+/* In a child: pin to l with wl_child_setup; exit 0 when the affinity mask is
+ * exactly l. */
+static int pinned_exactly(const struct bench_cpulist *l)
+{
+	struct bench_cell_spec spec = {.cgroup = NULL};
+	pid_t parent = getpid(), pid;
+	int status;
+
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		struct side side = {0};
+		cpu_set_t set;
+
+		if (wl_child_setup(&spec, l, parent, &side) ||
+		    sched_getaffinity(0, sizeof(set), &set))
+			_exit(2);
+		for (int c = 0; c < BENCH_CPU_MAX; c++)
+			if (!!CPU_ISSET(c, &set) != bench_cpulist_has(l, c))
+				_exit(1);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Every cpu of a list is in the worker's affinity mask, and only those. */
+static void test_pin_lists(void)
+{
+	char all[64] = "", last[16] = "";
+	struct bench_cpulist l;
+	cpu_set_t set;
+	size_t len = 0;
+	int n = 0;
+
+	CHECK(sched_getaffinity(0, sizeof(set), &set) == 0, "sched_getaffinity");
+	for (int c = 0; c < BENCH_CPU_MAX && n < 4; c++) {
+		if (!CPU_ISSET(c, &set))
+			continue;
+		len += (size_t)snprintf(all + len, sizeof(all) - len, "%s%d", n ? "," : "", c);
+		snprintf(last, sizeof(last), "%d", c);
+		n++;
+	}
+	CHECK(n > 0 && bench_parse_cpulist(all, &l) == 0, "list of usable cpus '%s'", all);
+	CHECK(pinned_exactly(&l) == 0, "pinned to every cpu of '%s'", all);
+	CHECK(bench_parse_cpulist(last, &l) == 0, "list '%s'", last);
+	CHECK(pinned_exactly(&l) == 0, "pinned to '%s' only", last);
+}
+
 static void test_args_defaults(void)
 {
 	const char *argv[] = {"shunt-bench", NULL};
@@ -118,6 +256,8 @@ static void test_args_defaults(void)
 		      o.paths[1].kind == BENCH_PATH_ACCEL && o.paths[2].kind == BENCH_PATH_UNIX,
 	      "default paths tcp,accel,unix");
 	CHECK(o.placements == 3, "both placements by default");
+	CHECK(bench_cpulist_single(&o.cpus[0]) == 0 && bench_cpulist_single(&o.cpus[1]) == 1,
+	      "default cpus 0/1");
 	CHECK(o.reps == 5 && fabs(o.duration - 0.4) < 1e-9, "default reps/duration");
 	CHECK(o.warmup >= 0.02 && o.warmup <= 0.1, "warm-up bounded: %g", o.warmup);
 	CHECK(bench_opts_want_accel(&o), "accel wanted by default");
@@ -443,6 +583,8 @@ int main(void)
 {
 	test_args_table();
 	test_args_defaults();
+	test_cpulists();
+	test_pin_lists();
 	test_args_l7();
 	test_sizes();
 	test_percentiles();
