@@ -27,6 +27,95 @@ static void fmt_pct(char *buf, size_t len, double v)
 		snprintf(buf, len, "%.0f%%", v * 100);
 }
 
+/* One table row: placement, size and path names, and the row's summary. */
+typedef void (*row_fn)(FILE *f, const struct bench_results *r, const char *place, const char *size,
+		       const char *path, const struct bench_summary *s);
+
+/* Every (placement, cell of workload w, path) that was measured, in table
+ * order; a row without a valid repetition says so instead of calling row. */
+static void print_rows(FILE *f, const struct bench_results *r, enum bench_workload w,
+		       int path_width, row_fn row)
+{
+	const struct bench_opts *o = r->o;
+
+	for (int pl = 0; pl < BENCH_N_PLACEMENTS; pl++) {
+		if (!(o->placements & (1u << pl)))
+			continue;
+		for (int c = 0; c < r->n_cells; c++) {
+			if (r->cells[c].workload != w)
+				continue;
+			for (int p = 0; p < o->n_paths; p++) {
+				struct bench_summary s;
+				char sz[32];
+
+				if (bench_summarize(r, pl, c, p, &s))
+					continue;
+				if (r->cells[c].size)
+					bench_fmt_size(r->cells[c].size, sz, sizeof(sz));
+				else
+					snprintf(sz, sizeof(sz), "-");
+				if (s.n == 0)
+					fprintf(f, "%-6s %-8s %-*s  (no valid repetition)\n",
+						bench_placement_name(pl), sz, path_width,
+						path_name(r, p));
+				else
+					row(f, r, bench_placement_name(pl), sz, path_name(r, p),
+					    &s);
+			}
+		}
+	}
+}
+
+static void rr_row(FILE *f, const struct bench_results *r, const char *place, const char *size,
+		   const char *path, const struct bench_summary *s)
+{
+	char range[40], ratio[16], frac[16], cpu[16];
+
+	(void)r;
+	snprintf(range, sizeof(range), "%.2f-%.2f", s->p50_min, s->p50_max);
+	fmt_num(ratio, sizeof(ratio), s->ratio, 2);
+	fmt_pct(frac, sizeof(frac), s->tcp_fraction);
+	fmt_num(cpu, sizeof(cpu), s->cpu_us_per_op, 2);
+	fprintf(f, "%-6s %-8s %-15s %8.2f %8.2f %8.2f %8.2f %9.1f %17s %9s %6s %6s\n", place, size,
+		path, s->p50, s->p90, s->p99, s->p999, s->max, range, cpu, ratio, frac);
+}
+
+static void stream_row(FILE *f, const struct bench_results *r, const char *place, const char *size,
+		       const char *path, const struct bench_summary *s)
+{
+	char range[40], ratio[16], frac[16];
+
+	(void)r;
+	snprintf(range, sizeof(range), "%.0f-%.0f", s->mbps_min, s->mbps_max);
+	fmt_num(ratio, sizeof(ratio), s->ratio, 2);
+	fmt_pct(frac, sizeof(frac), s->tcp_fraction);
+	fprintf(f, "%-6s %-8s %-15s %9.1f %19s %9.3f %9.1f %6s %6s\n", place, size, path, s->mbps,
+		range, s->cpu_us_per_op, s->cpu_us_per_mb, ratio, frac);
+}
+
+static void l7_row(FILE *f, const struct bench_results *r, const char *place, const char *size,
+		   const char *path, const struct bench_summary *s)
+{
+	char range[40], ratio[16], lr[16], frac[16], cp[16], cc[16], cs[16];
+
+	snprintf(range, sizeof(range), "%.0f-%.0f", s->rps_min, s->rps_max);
+	fmt_num(ratio, sizeof(ratio), s->ratio, 2);
+	fmt_num(lr, sizeof(lr), s->lat_ratio, 2);
+	fmt_pct(frac, sizeof(frac), s->tcp_fraction);
+	fmt_num(cc, sizeof(cc), s->cpu_client_us, 2);
+	fmt_num(cs, sizeof(cs), s->cpu_server_us, 2);
+	fmt_num(cp, sizeof(cp), s->cpu_proxy_us, 2);
+	fprintf(f,
+		"%-6s %-8s %-12s %9.0f %13s %8.1f %8.1f %8.1f %8.1f %9.1f %7s %7s %7s %6s %6s %6s "
+		"%5llu",
+		place, size, path, s->rps, range, s->p50, s->p90, s->p99, s->p999, s->max, cc, cs,
+		cp, ratio, lr, frac, (unsigned long long)s->errors);
+	if (r->o->rate > 0)
+		fprintf(f, " %6llu %6llu", (unsigned long long)s->late,
+			(unsigned long long)s->missed);
+	fprintf(f, "\n");
+}
+
 static void print_rr(FILE *f, const struct bench_results *r)
 {
 	const struct bench_opts *o = r->o;
@@ -38,36 +127,7 @@ static void print_rr(FILE *f, const struct bench_results *r)
 	fprintf(f, "%-6s %-8s %-15s %8s %8s %8s %8s %9s %17s %9s %6s %6s\n", "place", "size",
 		"path", "p50", "p90", "p99", "p99.9", "max", "p50 range", "cpu us/op", "ratio",
 		"tcp%");
-	for (int pl = 0; pl < BENCH_N_PLACEMENTS; pl++) {
-		if (!(o->placements & (1u << pl)))
-			continue;
-		for (int c = 0; c < r->n_cells; c++) {
-			if (r->cells[c].workload != BENCH_RR)
-				continue;
-			for (int p = 0; p < o->n_paths; p++) {
-				struct bench_summary s;
-				char sz[32], range[40], ratio[16], frac[16], cpu[16];
-
-				if (bench_summarize(r, pl, c, p, &s))
-					continue;
-				bench_fmt_size(r->cells[c].size, sz, sizeof(sz));
-				if (s.n == 0) {
-					fprintf(f, "%-6s %-8s %-15s  (no valid repetition)\n",
-						bench_placement_name(pl), sz, path_name(r, p));
-					continue;
-				}
-				snprintf(range, sizeof(range), "%.2f-%.2f", s.p50_min, s.p50_max);
-				fmt_num(ratio, sizeof(ratio), s.ratio, 2);
-				fmt_pct(frac, sizeof(frac), s.tcp_fraction);
-				fmt_num(cpu, sizeof(cpu), s.cpu_us_per_op, 2);
-				fprintf(f,
-					"%-6s %-8s %-15s %8.2f %8.2f %8.2f %8.2f %9.1f %17s %9s "
-					"%6s %6s\n",
-					bench_placement_name(pl), sz, path_name(r, p), s.p50, s.p90,
-					s.p99, s.p999, s.max, range, cpu, ratio, frac);
-			}
-		}
-	}
+	print_rows(f, r, BENCH_RR, 15, rr_row);
 }
 
 static void print_stream(FILE *f, const struct bench_results *r)
@@ -80,33 +140,7 @@ static void print_stream(FILE *f, const struct bench_results *r)
 		o->reps, o->reps == 1 ? "" : "s");
 	fprintf(f, "%-6s %-8s %-15s %9s %19s %9s %9s %6s %6s\n", "place", "write", "path", "MB/s",
 		"MB/s range", "cpu us/op", "cpu us/MB", "ratio", "tcp%");
-	for (int pl = 0; pl < BENCH_N_PLACEMENTS; pl++) {
-		if (!(o->placements & (1u << pl)))
-			continue;
-		for (int c = 0; c < r->n_cells; c++) {
-			if (r->cells[c].workload != BENCH_STREAM)
-				continue;
-			for (int p = 0; p < o->n_paths; p++) {
-				struct bench_summary s;
-				char sz[32], range[40], ratio[16], frac[16];
-
-				if (bench_summarize(r, pl, c, p, &s))
-					continue;
-				bench_fmt_size(r->cells[c].size, sz, sizeof(sz));
-				if (s.n == 0) {
-					fprintf(f, "%-6s %-8s %-15s  (no valid repetition)\n",
-						bench_placement_name(pl), sz, path_name(r, p));
-					continue;
-				}
-				snprintf(range, sizeof(range), "%.0f-%.0f", s.mbps_min, s.mbps_max);
-				fmt_num(ratio, sizeof(ratio), s.ratio, 2);
-				fmt_pct(frac, sizeof(frac), s.tcp_fraction);
-				fprintf(f, "%-6s %-8s %-15s %9.1f %19s %9.3f %9.1f %6s %6s\n",
-					bench_placement_name(pl), sz, path_name(r, p), s.mbps,
-					range, s.cpu_us_per_op, s.cpu_us_per_mb, ratio, frac);
-			}
-		}
-	}
+	print_rows(f, r, BENCH_STREAM, 15, stream_row);
 }
 
 static void print_l7(FILE *f, const struct bench_results *r, enum bench_workload w)
@@ -146,48 +180,7 @@ static void print_l7(FILE *f, const struct bench_results *r, enum bench_workload
 		"place", "size", "path", http ? "req/s" : "conn/s", "range", "p50", "p90", "p99",
 		"p99.9", "max", "cpu cl", "cpu srv", "cpu px", "x tcp", "x p50", "tcp%", "err",
 		open ? "   late missed" : "");
-	for (int pl = 0; pl < BENCH_N_PLACEMENTS; pl++) {
-		if (!(o->placements & (1u << pl)))
-			continue;
-		for (int c = 0; c < r->n_cells; c++) {
-			if (r->cells[c].workload != w)
-				continue;
-			for (int p = 0; p < o->n_paths; p++) {
-				struct bench_summary s;
-				char sz[32], range[40], ratio[16], lr[16], frac[16], cp[16], cc[16],
-					cs[16];
-
-				if (bench_summarize(r, pl, c, p, &s))
-					continue;
-				if (r->cells[c].size)
-					bench_fmt_size(r->cells[c].size, sz, sizeof(sz));
-				else
-					snprintf(sz, sizeof(sz), "-");
-				if (s.n == 0) {
-					fprintf(f, "%-6s %-8s %-12s  (no valid repetition)\n",
-						bench_placement_name(pl), sz, path_name(r, p));
-					continue;
-				}
-				snprintf(range, sizeof(range), "%.0f-%.0f", s.rps_min, s.rps_max);
-				fmt_num(ratio, sizeof(ratio), s.ratio, 2);
-				fmt_num(lr, sizeof(lr), s.lat_ratio, 2);
-				fmt_pct(frac, sizeof(frac), s.tcp_fraction);
-				fmt_num(cc, sizeof(cc), s.cpu_client_us, 2);
-				fmt_num(cs, sizeof(cs), s.cpu_server_us, 2);
-				fmt_num(cp, sizeof(cp), s.cpu_proxy_us, 2);
-				fprintf(f,
-					"%-6s %-8s %-12s %9.0f %13s %8.1f %8.1f %8.1f %8.1f %9.1f "
-					"%7s %7s %7s %6s %6s %6s %5llu",
-					bench_placement_name(pl), sz, path_name(r, p), s.rps, range,
-					s.p50, s.p90, s.p99, s.p999, s.max, cc, cs, cp, ratio, lr,
-					frac, (unsigned long long)s.errors);
-				if (open)
-					fprintf(f, " %6llu %6llu", (unsigned long long)s.late,
-						(unsigned long long)s.missed);
-				fprintf(f, "\n");
-			}
-		}
-	}
+	print_rows(f, r, w, 12, l7_row);
 }
 
 static void print_targets(FILE *f, const struct bench_results *r)

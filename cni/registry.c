@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -192,51 +193,48 @@ bool shunt_reg_annotation_value_ok(const char *value)
 	return true;
 }
 
-int shunt_reg_pod_set_label(struct shunt_reg_pod *pod, const char *key, const char *value)
+/* Set key=value in a key-sorted array of *n records of elem bytes (key string
+ * at offset 0, value string at val_off); -E2BIG when a new key finds it full. */
+static int sorted_kv_set(void *arr, unsigned *n, unsigned max, size_t elem, size_t val_off,
+			 const char *key, const char *value)
 {
+	char *a = arr, *rec;
 	unsigned i;
 
+	for (i = 0; i < *n && strcmp(a + i * elem, key) < 0; i++)
+		;
+	rec = a + i * elem;
+	if (i == *n || strcmp(rec, key)) {
+		if (*n == max)
+			return -E2BIG;
+		memmove(rec + elem, rec, (*n - i) * elem);
+		memset(rec, 0, elem);
+		strcpy(rec, key);
+		(*n)++;
+	}
+	memset(rec + val_off, 0, elem - val_off);
+	strcpy(rec + val_off, value);
+	return 0;
+}
+
+#define KV_VAL_OFF(member)                                 \
+	(offsetof(struct shunt_reg_pod, member[0].value) - \
+	 offsetof(struct shunt_reg_pod, member[0].key))
+
+int shunt_reg_pod_set_label(struct shunt_reg_pod *pod, const char *key, const char *value)
+{
 	if (!shunt_reg_label_key_ok(key) || !shunt_reg_label_value_ok(value))
 		return -EINVAL;
-	for (i = 0; i < pod->n_labels && strcmp(pod->labels[i].key, key) < 0; i++)
-		;
-	if (i < pod->n_labels && !strcmp(pod->labels[i].key, key)) {
-		memset(pod->labels[i].value, 0, sizeof(pod->labels[i].value));
-		strcpy(pod->labels[i].value, value);
-		return 0;
-	}
-	if (pod->n_labels == SHUNT_REG_MAX_LABELS)
-		return -E2BIG;
-	memmove(&pod->labels[i + 1], &pod->labels[i], (pod->n_labels - i) * sizeof(pod->labels[0]));
-	memset(&pod->labels[i], 0, sizeof(pod->labels[i]));
-	strcpy(pod->labels[i].key, key);
-	strcpy(pod->labels[i].value, value);
-	pod->n_labels++;
-	return 0;
+	return sorted_kv_set(pod->labels, &pod->n_labels, SHUNT_REG_MAX_LABELS,
+			     sizeof(pod->labels[0]), KV_VAL_OFF(labels), key, value);
 }
 
 int shunt_reg_pod_set_annotation(struct shunt_reg_pod *pod, const char *key, const char *value)
 {
-	unsigned i;
-
 	if (!shunt_reg_annotation_key_ok(key) || !shunt_reg_annotation_value_ok(value))
 		return -EINVAL;
-	for (i = 0; i < pod->n_annotations && strcmp(pod->annotations[i].key, key) < 0; i++)
-		;
-	if (i < pod->n_annotations && !strcmp(pod->annotations[i].key, key)) {
-		memset(pod->annotations[i].value, 0, sizeof(pod->annotations[i].value));
-		strcpy(pod->annotations[i].value, value);
-		return 0;
-	}
-	if (pod->n_annotations == SHUNT_REG_MAX_ANNOTATIONS)
-		return -E2BIG;
-	memmove(&pod->annotations[i + 1], &pod->annotations[i],
-		(pod->n_annotations - i) * sizeof(pod->annotations[0]));
-	memset(&pod->annotations[i], 0, sizeof(pod->annotations[i]));
-	strcpy(pod->annotations[i].key, key);
-	strcpy(pod->annotations[i].value, value);
-	pod->n_annotations++;
-	return 0;
+	return sorted_kv_set(pod->annotations, &pod->n_annotations, SHUNT_REG_MAX_ANNOTATIONS,
+			     sizeof(pod->annotations[0]), KV_VAL_OFF(annotations), key, value);
 }
 
 /* A string->string object through set(); what names the member in errors. */
