@@ -54,8 +54,11 @@ fi
 grep -q "another shuntd (pid $spid) owns" "$tmp/second.log" || fail "second: $(cat "$tmp/second.log")"
 
 # loopback ping-pong inside pod a; lists the connections while they are open
-"$POD_EXEC" a python3 - "$SHUNTCTL" "$PIN" >"$tmp/conns.json" <<'PY'
+# (socket timeouts: recv waits in poll(), which copes with the spurious EAGAIN a
+# blocking recv() can see on a redirected socket, and a stall fails with a reason)
+timeout 30 "$POD_EXEC" a python3 - "$SHUNTCTL" "$PIN" >"$tmp/conns.json" <<'PY' ||
 import socket, subprocess, sys
+socket.setdefaulttimeout(10)
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
 c = socket.create_connection(("127.0.0.1", s.getsockname()[1])); a, _ = s.accept()
 for i in range(20):
@@ -64,8 +67,9 @@ for i in range(20):
     a.sendall(b"r" * 500); d = b""
     while len(d) < 500: d += c.recv(4096)
 sys.stdout.write(subprocess.run([sys.argv[1], "--pin-dir", sys.argv[2], "conns", "--json"],
-                                check=True, capture_output=True, text=True).stdout)
+                                check=True, capture_output=True, text=True, timeout=10).stdout)
 PY
+	fail "ping-pong in pod a failed or stalled"
 python3 - "$tmp/conns.json" <<'PY' || fail "conns --json: $(cat "$tmp/conns.json")"
 import json, sys
 conns = json.load(open(sys.argv[1]))
@@ -95,7 +99,7 @@ PY
 
 exec 5<>"/dev/tcp/127.0.0.1/$port"
 printf 'GET /metrics HTTP/1.0\r\n\r\n' >&5
-cat <&5 >"$tmp/metrics.txt"
+timeout 10 cat <&5 >"$tmp/metrics.txt" || fail "metrics: no complete answer within 10 s"
 exec 5<&-
 grep -q '^HTTP/1.0 200 OK' "$tmp/metrics.txt" || fail "metrics: $(head -3 "$tmp/metrics.txt")"
 grep -Eq '^shunt_msgs_redirected_total [0-9]+' "$tmp/metrics.txt" || fail "metrics body"
@@ -120,6 +124,11 @@ PY
 
 kill -TERM "$spid"
 wait_line "detached and unpinned"
+for _ in $(seq 200); do # bounded: shuntd has said it is done, it must exit now
+	kill -0 "$spid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$spid" 2>/dev/null && fail "shuntd still running 20 s after 'detached and unpinned'"
 rc=0
 wait "$spid" || rc=$?
 spid=
