@@ -10,9 +10,35 @@ PIN=$SHUNT_PIN_DIR/shunt
 POD_EXEC=${SHUNT_POD_EXEC:?run under with-pods.sh}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 tmp=$(mktemp -d)
-spid=
-cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; rm -rf "$tmp"; }
+spid='' watchdog=''
+cleanup() {
+	[ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null
+	rm -rf "$tmp"
+}
 trap cleanup EXIT
+# Every step is bounded, yet this test twice hit ctest's 120 s timeout in CI
+# with no output. A timestamped trace and a 90 s watchdog make a recurrence
+# say where it stood and what every process of the run was waiting in.
+exec 19>"$tmp/trace"
+BASH_XTRACEFD=19
+PS4='+ $(date +%T.%N) ${LINENO}: '
+set -x
+main=$$
+(
+	sleep 90
+	{
+		echo "WATCHDOG: still running after 90 s; last steps:"
+		tail -n 25 "$tmp/trace"
+		find "${SHUNT_RUN_CGROUP:?}" -name cgroup.procs -exec cat {} + 2>/dev/null |
+			while read -r pid; do
+				echo "pid $pid wchan=$(cat "/proc/$pid/wchan" 2>/dev/null):" \
+					"$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")"
+			done
+	} >&2
+	kill -TERM "$main"
+) &
+watchdog=$!
 
 # Read shuntd's output (stderr, plus "ready" from --ready-fd 1) line by line until one
 # matches; every line is kept in shuntd.log. The read timeout only detects a hang.
