@@ -412,35 +412,37 @@ cleanup:
 }
 
 /* Add the identity members that are known. Returns 0 or -ENOMEM. */
-static int identity_to_json(json_t *o, const struct shunt_reg_pod *p)
+/* A key-sorted record array (as sorted_kv_set keeps it) as the object o.name;
+ * nothing when empty. */
+static int kv_to_json(json_t *o, const char *name, const void *arr, unsigned n, size_t elem,
+		      size_t val_off)
 {
+	const char *a = arr;
 	json_t *m;
 
+	if (!n)
+		return 0;
+	m = json_object();
+	if (!m || json_object_set_new(o, name, m))
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		if (json_object_set_new(m, a + i * elem, json_string(a + i * elem + val_off)))
+			return -ENOMEM;
+	return 0;
+}
+
+static int identity_to_json(json_t *o, const struct shunt_reg_pod *p)
+{
 	if (p->service_account[0] &&
 	    json_object_set_new(o, "serviceAccount", json_string(p->service_account)))
 		return -ENOMEM;
 	if (p->sidecar >= 0 && json_object_set_new(o, "sidecar", json_boolean(p->sidecar)))
 		return -ENOMEM;
-	if (p->n_labels) {
-		m = json_object();
-		if (!m || json_object_set_new(o, "labels", m))
-			return -ENOMEM;
-		for (unsigned i = 0; i < p->n_labels; i++) {
-			if (json_object_set_new(m, p->labels[i].key,
-						json_string(p->labels[i].value)))
-				return -ENOMEM;
-		}
-	}
-	if (p->n_annotations) {
-		m = json_object();
-		if (!m || json_object_set_new(o, "annotations", m))
-			return -ENOMEM;
-		for (unsigned i = 0; i < p->n_annotations; i++) {
-			if (json_object_set_new(m, p->annotations[i].key,
-						json_string(p->annotations[i].value)))
-				return -ENOMEM;
-		}
-	}
+	if (kv_to_json(o, "labels", p->labels, p->n_labels, sizeof(p->labels[0]),
+		       KV_VAL_OFF(labels)) ||
+	    kv_to_json(o, "annotations", p->annotations, p->n_annotations,
+		       sizeof(p->annotations[0]), KV_VAL_OFF(annotations)))
+		return -ENOMEM;
 	return 0;
 }
 
