@@ -178,7 +178,8 @@ new_netns() {
 }
 
 make_node() {
-	local n=$1 ns="$PREFIX-$RUN_ID-node$n"
+	local n=$1 ns
+	ns="$PREFIX-$RUN_ID-node$n"
 	new_netns "$ns"
 	# no multicast snooping: IPv6 neighbour discovery is flooded from the start
 	ip -n "$ns" link add br0 type bridge mcast_snooping 0
@@ -231,6 +232,8 @@ for n in $(seq 1 "$NODES"); do make_node "$n"; done
 [ "$NODES" -lt 2 ] || link_nodes
 for p in "${PODS[@]}"; do make_pod "$p"; done
 export SHUNT_PODS="${POD_NAMES[*]}"
+# netns creation waits on the kernel's namespace cleanup of earlier runs: say so when it is slow
+[ "$SECONDS" -lt 10 ] || log "warning: setting up the pods took ${SECONDS} s"
 
 # The test runs in its own cgroup of the run, so anything it leaves running
 # is killed at teardown; this script stays outside so it survives that kill.

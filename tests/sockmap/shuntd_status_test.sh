@@ -12,7 +12,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 tmp=$(mktemp -d)
 spid='' watchdog=''
 cleanup() {
-	[ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
+	# the watchdog subshell, then its sleep (an orphaned sleep would hold our output open)
+	if [ -n "$watchdog" ]; then
+		local kids
+		kids=$(pgrep -P "$watchdog" || true)
+		kill "$watchdog" 2>/dev/null || true
+		echo "$kids" | xargs -r kill 2>/dev/null || true
+	fi
 	[ -n "$spid" ] && kill "$spid" 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -43,8 +49,8 @@ watchdog=$!
 # Read shuntd's output (stderr, plus "ready" from --ready-fd 1) line by line until one
 # matches; every line is kept in shuntd.log. The read timeout only detects a hang.
 wait_line() {
-	local line
-	while IFS= read -r -t 20 -u 7 line; do
+	local line end=$((SECONDS + 30)) # a total bound, not only per line
+	while [ "$SECONDS" -lt "$end" ] && IFS= read -r -t 20 -u 7 line; do
 		echo "$line" >>"$tmp/shuntd.log"
 		[[ $line == *"$1"* ]] && return 0
 	done
@@ -73,8 +79,16 @@ spid=$SD_PID
 exec 7<&"${SD[0]}" # bash unsets SD when shuntd exits; keep our own descriptor
 wait_line ready
 
+# Every command below that could block runs under timeout 20 (exit 124 names the step).
+bounded() {
+	local r=0
+	timeout 20 "$@" || r=$?
+	[ "$r" -ne 124 ] || fail "stalled 20 s: $*"
+	return "$r"
+}
+
 # a second shuntd on the same pin dir refuses and disturbs nothing
-if "$SHUNTD" --cgroup "$CG" --pin-dir "$PIN" 2>"$tmp/second.log"; then
+if bounded "$SHUNTD" --cgroup "$CG" --pin-dir "$PIN" 2>"$tmp/second.log"; then
 	fail "second shuntd started"
 fi
 grep -q "another shuntd (pid $spid) owns" "$tmp/second.log" || fail "second: $(cat "$tmp/second.log")"
@@ -105,10 +119,10 @@ assert all(c["state"] == "redirect" and c["msgs_redirected"] == 20 for c in conn
 assert all(c["bytes_redirected"] == 10000 and c["netns"] != 0 for c in conns), conns
 PY
 
-"$SHUNTCTL" --pin-dir "$PIN" status >"$tmp/status.txt" || fail "status failed"
+bounded "$SHUNTCTL" --pin-dir "$PIN" status >"$tmp/status.txt" || fail "status failed"
 grep -q "shuntd pid $spid (running)" "$tmp/status.txt" || fail "status: $(cat "$tmp/status.txt")"
 grep -q "cgroup: *$CG" "$tmp/status.txt" || fail "status cgroup: $(cat "$tmp/status.txt")"
-"$SHUNTCTL" --pin-dir "$PIN" status --json >"$tmp/status.json"
+bounded "$SHUNTCTL" --pin-dir "$PIN" status --json >"$tmp/status.json"
 check_status() { fail "status --json: $(cat "$tmp/status.json")"; }
 python3 - "$tmp/status.json" "$CG" "$spid" "$expect_ports" "$expect_inc" "$expect_exc" <<'PY' || check_status
 import json, sys
@@ -138,7 +152,7 @@ if [ "${SHUNT_HAVE_CONFIG:-0}" = 1 ]; then
 fi
 kill -HUP "$spid"
 wait_line "reloaded"
-"$SHUNTCTL" --pin-dir "$PIN" status --json >"$tmp/status.json"
+bounded "$SHUNTCTL" --pin-dir "$PIN" status --json >"$tmp/status.json"
 python3 - "$tmp/status.json" "$expect_ports" "$expect_inc" "$expect_exc" <<'PY' || check_status
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -160,6 +174,7 @@ wait "$spid" || rc=$?
 spid=
 [ "$rc" -eq 0 ] || fail "shuntd exited $rc: $(cat "$tmp/shuntd.log")"
 [ ! -e "$PIN" ] || fail "pins left: $(ls -R "$PIN")"
-[ -z "$(bpftool cgroup show "$CG" 2>/dev/null)" ] || fail "programs left on $CG"
-"$SHUNTCTL" --pin-dir "$PIN" status 2>/dev/null && fail "status succeeded without shuntd"
+left=$(bounded bpftool cgroup show "$CG" 2>/dev/null)
+[ -z "$left" ] || fail "programs left on $CG: $left"
+bounded "$SHUNTCTL" --pin-dir "$PIN" status 2>/dev/null && fail "status succeeded without shuntd"
 echo ok
