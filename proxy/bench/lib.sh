@@ -75,6 +75,26 @@ pb_shunt_cfg() {
 EOF
 }
 
+# pb_shunt_cfg_1k PORT BACK: the same policy with 999 non-matching rules before
+# the allow rule (1,000 rules).
+pb_shunt_cfg_1k() {
+	local i rules=""
+	for i in $(seq 1 999); do
+		rules+="{\"to\": [{\"operation\": {\"methods\": [\"GET\"], \"paths\": [\"/svc$i/*\"]}}]},"
+	done
+	pb_shunt_cfg "$1" "$2" "$rules"
+}
+
+# pb_shunt_cfg_all PORT BACK: shunt-proxy with no policy at all (allow-all).
+pb_shunt_cfg_all() {
+	cat <<EOF
+{
+ "workloads": [{"name": "backend", "namespace": "default", "addresses": ["127.0.0.2"]}],
+ "proxy": {"listeners": [{"name": "bench", "address": "127.0.0.1:$1", "upstream": "$2"}]}
+}
+EOF
+}
+
 # pb_stop_pids PID...: TERM each and wait for it.
 pb_stop_pids() {
 	local p

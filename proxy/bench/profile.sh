@@ -12,7 +12,8 @@
 # hardware counters needed) counts over the wrk run: syscalls, epoll_wait and
 # epoll_ctl calls, context switches per request, CPU time per request, and the
 # user/system split from /proc. -i adds user-space instructions per request
-# of shunt-proxy under valgrind --tool=callgrind (startup cost subtracted).
+# of shunt-proxy under valgrind --tool=callgrind (startup cost subtracted) for
+# three configs: the bench policy, 1,000 rules, and no policy (allow-all).
 # Root is needed for the syscall tracepoints.
 set -euo pipefail
 
@@ -31,7 +32,7 @@ while getopts "p:d:r:c:ih" o; do
 	r) ROUNDS=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	i) INSTR=1 ;;
-	*) sed -n '2,16p' "$0"; exit 2 ;;
+	*) sed -n '2,17p' "$0"; exit 2 ;;
 	esac
 done
 for b in "$SHUNT" haproxy nginx wrk perf; do
@@ -57,7 +58,9 @@ P_CG=18684
 pb_backend_conf "$W" "$BACK" >"$W/back.conf"
 pb_haproxy_cfg "$P_HAPROXY" "$BACK" >"$W/haproxy.cfg"
 pb_shunt_cfg "$P_SHUNT" "$BACK" >"$W/shunt.json"
-pb_shunt_cfg "$P_CG" "$BACK" >"$W/shunt-cg.json"
+pb_shunt_cfg "$P_CG" "$BACK" >"$W/cg-policy.json"
+pb_shunt_cfg_1k "$P_CG" "$BACK" >"$W/cg-1k.json"
+pb_shunt_cfg_all "$P_CG" "$BACK" >"$W/cg-all.json"
 chmod 644 "$W"/*.json
 
 wait_port() { # port
@@ -120,23 +123,35 @@ for _ in $(seq 1 "$ROUNDS"); do
 done
 
 if [ "$INSTR" = 1 ]; then
-	# user-space instructions: one run with a single request (startup +
-	# shutdown), one under wrk; the difference over the request count
-	cg() { # out-file duration
-		valgrind --tool=callgrind --callgrind-out-file="$W/$1" "$SHUNT" \
-			--config "$W/shunt-cg.json" --log-level warn --user root 2>"$W/cg.log" &
+	# user-space instructions per request, deterministic (no timing noise):
+	# for each config, one run with no request (startup + shutdown, which
+	# includes compiling the policy) and one under wrk; the difference over
+	# the request count. Configs: the bench policy (allow GET /public/*),
+	# the same with 999 non-matching rules first (1,000 rules), no policy.
+	cg() { # config out-file duration
+		valgrind --tool=callgrind --callgrind-out-file="$W/$2" "$SHUNT" \
+			--config "$W/cg-$1.json" --log-level warn --user root 2>"$W/cg.log" &
 		local pid=$!
 		wait_port $P_CG
-		if [ "$2" != 0 ]; then
-			wrk -t1 -c"$CONNS" -d"$2s" "http://127.0.0.1:$P_CG/public/x" >"$W/wrk-cg.txt"
+		if [ "$3" != 0 ]; then
+			wrk -t1 -c"$CONNS" -d"$3s" "http://127.0.0.1:$P_CG/public/x" >"$W/wrk-cg.txt"
 		fi
 		kill -TERM "$pid"
 		wait "$pid" || true
 	}
 	irtotal() { callgrind_annotate "$W/$1" | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'; }
-	cg cg0.out 0
-	cg cg1.out "$DUR"
-	req=$(awk '/requests in/ { print $1 }' "$W/wrk-cg.txt")
-	echo "shunt-proxy user-space instructions per request (callgrind, $req requests):" \
-		"$(( ($(irtotal cg1.out) - $(irtotal cg0.out)) / req ))"
+	echo "shunt-proxy user-space instructions per request (callgrind, wrk -c$CONNS -d${DUR}s):"
+	for c in policy 1k all; do
+		cg "$c" "$c-0.out" 0
+		cg "$c" "$c-1.out" "$DUR"
+		req=$(awk '/requests in/ { print $1 }' "$W/wrk-cg.txt")
+		echo "$c $req $(irtotal "$c-0.out") $(irtotal "$c-1.out")"
+	done | awk '{
+		per[$1] = ($4 - $3) / $2
+		name = $1 == "policy" ? "allow GET /public/*" : $1 == "1k" ? "1,000 rules" : "no policy (allow-all)"
+		printf "  %-22s %8.0f  (%d requests)\n", name, per[$1], $2
+	} END {
+		printf "  1,000 rules vs allow-all: %+.1f%% instructions per request\n",
+		       (per["1k"] / per["all"] - 1) * 100
+	}'
 fi

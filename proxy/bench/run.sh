@@ -143,17 +143,8 @@ pb_haproxy_cfg "$P_HAPROXY" "$BACK" >"$W/haproxy.cfg"
 
 # ---- shunt-proxy ----
 pb_shunt_cfg "$P_SHUNT" "$BACK" >"$W/shunt.json"
-rules=""
-for i in $(seq 1 999); do
-	rules+="{\"to\": [{\"operation\": {\"methods\": [\"GET\"], \"paths\": [\"/svc$i/*\"]}}]},"
-done
-pb_shunt_cfg "$P_SHUNT1K" "$BACK" "$rules" >"$W/shunt1k.json"
-cat >"$W/shuntall.json" <<EOF
-{
- "workloads": [{"name": "backend", "namespace": "default", "addresses": ["127.0.0.2"]}],
- "proxy": {"listeners": [{"name": "bench", "address": "127.0.0.1:$P_SHUNTALL", "upstream": "$BACK"}]}
-}
-EOF
+pb_shunt_cfg_1k "$P_SHUNT1K" "$BACK" >"$W/shunt1k.json"
+pb_shunt_cfg_all "$P_SHUNTALL" "$BACK" >"$W/shuntall.json"
 
 taskset -c 1 "$SHUNT" --config "$W/shunt.json" --log-level warn &
 pid_shunt=$!
