@@ -10,7 +10,7 @@ PKGS=(
   libcurl4-openssl-dev openssl
   iproute2 iptables nftables procps psmisc util-linux curl
   haproxy nginx-light wrk sockperf iperf3 gnuplot-nox
-  unzip jq shellcheck valgrind
+  unzip jq shellcheck valgrind linux-perf
 )
 # Node.js + npm (helm/kubectl and Kubernetes schemas come from npm packages):
 # the machine image ships Node 20 with npm; fall back to Debian's otherwise.
