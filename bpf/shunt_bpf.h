@@ -217,7 +217,8 @@ struct shunt_ident {
 #define SHUNT_IDENT_PROXY  (1u << 1) /* cgroup of a proxy: its connections are not captured */
 #define SHUNT_IDENT_MESHED (1u << 2) /* workload with a sidecar (inbound listener) */
 /* workloads[].sidecar false: its own connections are never sent to an outbound
- * listener (it has none); it connects like a pod without sidecar */
+ * listener (it has none); it connects like a pod without sidecar (read from
+ * the source's cgroup; also set on its addresses, for shuntctl status only) */
 #define SHUNT_IDENT_NOSIDECAR (1u << 3)
 /* the workload has its own outbound CIDR entries (shunt_out_cidrs under its
  * identity; else the global ones under SHUNT_IDENT_ANY apply) */
@@ -248,10 +249,15 @@ struct shunt_l4_key {
 #define SHUNT_PORT_NO_OUTBOUND (1u << 0) /* never captured to the outbound listener */
 #define SHUNT_PORT_NO_INBOUND  (1u << 1) /* never captured to the inbound listener */
 #define SHUNT_PORT_IN_INCLUDE  (1u << 2) /* shunt_icpt_wports: listed in includeInboundPorts */
+/* includeOutboundPorts: an app's connection to this port goes to its outbound
+ * listener even when the destination is outside the include ranges (Istio's
+ * rule order: excluded ports and exclude ranges still win) */
+#define SHUNT_PORT_OUT_INCLUDE (1u << 3)
 
 /* shunt_icpt_wports key: per-workload ports (workloads[].capture). Looked up
- * as (source identity, port) for SHUNT_PORT_NO_OUTBOUND and as (destination
- * identity, port) for SHUNT_PORT_NO_INBOUND / SHUNT_PORT_IN_INCLUDE. */
+ * as (source identity, port) for SHUNT_PORT_NO_OUTBOUND / SHUNT_PORT_OUT_INCLUDE
+ * and as (destination identity, port) for SHUNT_PORT_NO_INBOUND /
+ * SHUNT_PORT_IN_INCLUDE. */
 struct shunt_wport_key {
 	__u32 identity;
 	__u16 port; /* host order */
@@ -307,7 +313,8 @@ struct shunt_capture_in {
 	__u8 is_proxy;	    /* the connecting process is a proxy (uid, cgroup or mark) */
 	__u8 src_nosidecar; /* the source workload has no sidecar ("sidecar": false) */
 	__u8 out_skip; /* destination not in the source's outbound include ranges, or excluded */
-	__u8 pad[3];
+	__u8 out_excluded; /* ... in one of its exclude ranges (includeOutboundPorts do not help) */
+	__u8 pad[2];
 };
 
 /* ---- pure helpers, shared by BPF and the userspace unit tests ---- */
@@ -463,15 +470,16 @@ SHUNT_INLINE int shunt_out_cidr_allows(__u32 v)
 
 /*
  * Port flags for one connect(): the global ones (shunt_icpt_ports) plus the
- * source workload's NO_OUTBOUND and the destination workload's NO_INBOUND;
+ * source workload's NO_OUTBOUND / OUT_INCLUDE and the destination workload's
+ * NO_INBOUND;
  * a destination with SHUNT_IDENT_IN_ONLY is inbound-captured only on ports
  * it lists (SHUNT_PORT_IN_INCLUDE).
  */
 SHUNT_INLINE __u32 shunt_port_flags_merge(__u32 global, __u32 src_wport, __u32 dst_wport,
 					  __u32 dst_ident_flags)
 {
-	__u32 f =
-		global | (src_wport & SHUNT_PORT_NO_OUTBOUND) | (dst_wport & SHUNT_PORT_NO_INBOUND);
+	__u32 f = global | (src_wport & (SHUNT_PORT_NO_OUTBOUND | SHUNT_PORT_OUT_INCLUDE)) |
+		  (dst_wport & SHUNT_PORT_NO_INBOUND);
 
 	if ((dst_ident_flags & SHUNT_IDENT_IN_ONLY) && !(dst_wport & SHUNT_PORT_IN_INCLUDE))
 		f |= SHUNT_PORT_NO_INBOUND;
@@ -490,13 +498,15 @@ SHUNT_INLINE __u32 shunt_port_flags_merge(__u32 global, __u32 src_wport, __u32 d
  *     connection that its outbound ranges or ports exclude (out_skip, or
  *     NO_OUTBOUND in ISTIO mode) bypasses its own sidecar only: like with
  *     Istio's server-side capture, a meshed destination's inbound listener
- *     still gets it. The listener ports themselves are never captured, so
- *     there is no loop.
+ *     still gets it. A port in includeOutboundPorts (OUT_INCLUDE) lifts
+ *     out_skip unless the destination is in an exclude range (istio-iptables
+ *     order: excluded ports, exclude ranges, included ports, include ranges).
+ *     The listener ports themselves are never captured, so there is no loop.
  */
 SHUNT_INLINE int shunt_capture_decide(const struct shunt_capture_cfg *cfg,
 				      const struct shunt_capture_in *in)
 {
-	int want;
+	int want, range_skip;
 
 	if (in->dst_loopback)
 		return SHUNT_ACT_PASS;
@@ -508,7 +518,9 @@ SHUNT_INLINE int shunt_capture_decide(const struct shunt_capture_cfg *cfg,
 		return SHUNT_ACT_PASS;
 	if (in->dst_port == cfg->outbound_port || in->dst_port == cfg->inbound_port)
 		return SHUNT_ACT_PASS;
-	if (in->is_proxy || !in->src_known || in->src_nosidecar || in->out_skip ||
+	range_skip =
+		in->out_skip && (in->out_excluded || !(in->port_flags & SHUNT_PORT_OUT_INCLUDE));
+	if (in->is_proxy || !in->src_known || in->src_nosidecar || range_skip ||
 	    (cfg->mode == SHUNT_CAPTURE_ISTIO && (in->port_flags & SHUNT_PORT_NO_OUTBOUND))) {
 		if (!(cfg->flags & SHUNT_CAP_INBOUND) || !in->dst_meshed ||
 		    (in->port_flags & SHUNT_PORT_NO_INBOUND))

@@ -99,7 +99,7 @@ static __always_inline int shunt_connect_decide(struct bpf_sock_addr *ctx,
 {
 	struct shunt_capture_in in = {};
 	struct shunt_ident *d;
-	__u32 cg_flags, dflags = 0, *pf, gport = 0, sw = 0, dw = 0;
+	__u32 cg_flags, dflags = 0, *pf, gport = 0, sw = 0, dw = 0, oc;
 	__u64 cookie;
 	int act;
 
@@ -127,11 +127,14 @@ static __always_inline int shunt_connect_decide(struct bpf_sock_addr *ctx,
 		dw = shunt_wport(in.dst_identity, in.dst_port);
 	in.port_flags = shunt_port_flags_merge(gport, sw, dw, dflags);
 	in.src_nosidecar = (cg_flags & SHUNT_IDENT_NOSIDECAR) != 0;
-	if (cfg->mode != SHUNT_CAPTURE_OFF)
-		in.out_skip = !shunt_out_cidr_allows(shunt_out_cidr(
-			in.src_known && (cg_flags & SHUNT_IDENT_OWN_CIDRS) ? in.src_identity
-									   : SHUNT_IDENT_ANY,
-			ck));
+	if (cfg->mode != SHUNT_CAPTURE_OFF) {
+		oc = shunt_out_cidr(in.src_known && (cg_flags & SHUNT_IDENT_OWN_CIDRS)
+					    ? in.src_identity
+					    : SHUNT_IDENT_ANY,
+				    ck);
+		in.out_skip = !shunt_out_cidr_allows(oc);
+		in.out_excluded = (oc & SHUNT_CIDR_EXCLUDE) != 0;
+	}
 	in.is_proxy = (cg_flags & SHUNT_IDENT_PROXY) != 0;
 	if (!in.is_proxy && cfg->proxy_uid != SHUNT_UID_NONE)
 		in.is_proxy = (__u32)bpf_get_current_uid_gid() == cfg->proxy_uid;

@@ -78,6 +78,8 @@ int shunt_capture_apply_config(struct shunt_opts *o, const struct shunt_capture_
 		e = add_ports(o->excl_out, &o->n_excl_out, &c->exclude_outbound_ports);
 	if (!e)
 		e = add_ports(o->excl_in, &o->n_excl_in, &c->exclude_inbound_ports);
+	if (!e)
+		e = add_ports(o->incl_out, &o->n_incl_out, &c->include_outbound_ports);
 	for (size_t i = 0; !e && i < c->proxy_cgroups.n; i++) {
 		if (o->n_proxy_cgroups >= SHUNT_OPTS_MAX_LIST)
 			e = -E2BIG;
@@ -134,6 +136,9 @@ static int workload_ports(struct shunt_icpt_tables *t, size_t cap, uint32_t id,
 				SHUNT_PORT_NO_OUTBOUND);
 	for (i = 0; !err && i < wc->exclude_inbound_ports.n; i++)
 		err = wport_add(t, cap, id, wc->exclude_inbound_ports.v[i], SHUNT_PORT_NO_INBOUND);
+	for (i = 0; !err && i < wc->include_outbound_ports.n; i++)
+		err = wport_add(t, cap, id, wc->include_outbound_ports.v[i],
+				SHUNT_PORT_OUT_INCLUDE);
 	if (wc->include_inbound == SHUNT_SEL_LIST) {
 		f->addr |= SHUNT_IDENT_IN_ONLY;
 		for (i = 0; !err && i < wc->include_inbound_ports.n; i++)
@@ -165,7 +170,7 @@ static void workload_cidrs(struct shunt_icpt_tables *t, const struct shunt_opts 
 	static const struct shunt_cidr_key all = {0};
 	size_t i;
 
-	if (wc->include_outbound == SHUNT_SEL_UNSET && !wc->exclude_outbound_cidrs.n)
+	if (wc->include_outbound == SHUNT_SEL_UNSET && wc->exclude_outbound == SHUNT_SEL_UNSET)
 		return;
 	f->cg |= SHUNT_IDENT_OWN_CIDRS;
 	if (wc->include_outbound == SHUNT_SEL_ALL ||
@@ -178,7 +183,8 @@ static void workload_cidrs(struct shunt_icpt_tables *t, const struct shunt_opts 
 			shunt_out_cidr_entry(&t->out_cidr[t->n_out_cidr++], id,
 					     &o->out_include[i].key, SHUNT_CIDR_INCLUDE);
 	}
-	if (wc->exclude_outbound_cidrs.n) {
+	if (wc->exclude_outbound != SHUNT_SEL_UNSET) {
+		/* its own list, possibly empty: no exclusion at all */
 		own_cidrs(t, id, &wc->exclude_outbound_cidrs, SHUNT_CIDR_EXCLUDE);
 	} else {
 		for (i = 0; i < o->n_out_exclude; i++)
@@ -199,7 +205,7 @@ int shunt_capture_tables(const struct shunt_config *cfg, const struct shunt_opts
 		const struct shunt_workload_capture *wc = &cfg->workloads[i].capture;
 
 		nports += wc->exclude_outbound_ports.n + wc->exclude_inbound_ports.n +
-			  wc->include_inbound_ports.n;
+			  wc->include_inbound_ports.n + wc->include_outbound_ports.n;
 		ncidrs += wc->include_outbound_cidrs.n + wc->exclude_outbound_cidrs.n +
 			  o->n_out_include + o->n_out_exclude + 1;
 		if (shunt_identity_of((int)i) > maxid)
@@ -239,8 +245,9 @@ int shunt_capture_tables(const struct shunt_config *cfg, const struct shunt_opts
 		if (!(t->addr[i].v.flags & SHUNT_IDENT_HAS) || id > maxid)
 			continue;
 		t->addr[i].v.flags |= f[id].addr;
-		if (f[id].nosidecar)
-			t->addr[i].v.flags &= ~SHUNT_IDENT_MESHED;
+		if (f[id].nosidecar) /* NOSIDECAR here only for shuntctl status */
+			t->addr[i].v.flags =
+				(t->addr[i].v.flags & ~SHUNT_IDENT_MESHED) | SHUNT_IDENT_NOSIDECAR;
 	}
 	t->n_out_cidr = shunt_out_cidrs_close(t->out_cidr, t->n_out_cidr);
 cleanup:

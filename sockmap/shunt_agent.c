@@ -530,18 +530,21 @@ static int fill_icpt(struct shunt_agent *a, const struct shunt_opts *o)
 		__u16 port;
 		__u16 pad;
 		__u32 flags;
-	} ports[2 * SHUNT_OPTS_MAX_LIST + SHUNT_ISTIO_N_EXCLUDED];
+	} ports[3 * SHUNT_OPTS_MAX_LIST + SHUNT_ISTIO_N_EXCLUDED];
 	struct shunt_icpt_cg *cg = NULL;
 	size_t np = 0, ncg = 0, i;
 	__u32 zero = 0;
 	int err;
 
 	/* ports: every port named anywhere, with its flags */
-	for (i = 0; i < SHUNT_ISTIO_N_EXCLUDED + o->n_excl_out + o->n_excl_in; i++) {
+	for (i = 0; i < SHUNT_ISTIO_N_EXCLUDED + o->n_excl_out + o->n_excl_in + o->n_incl_out;
+	     i++) {
 		size_t k = i - SHUNT_ISTIO_N_EXCLUDED;
 		__u16 p = i < SHUNT_ISTIO_N_EXCLUDED ? shunt_istio_excluded_ports[i]
 			  : k < o->n_excl_out	     ? o->excl_out[k]
-						     : o->excl_in[k - o->n_excl_out];
+			  : k < o->n_excl_out + o->n_excl_in
+				  ? o->excl_in[k - o->n_excl_out]
+				  : o->incl_out[k - o->n_excl_out - o->n_excl_in];
 		__u32 f = shunt_icpt_port_flags(o, p);
 		size_t j;
 
@@ -1195,7 +1198,8 @@ int shunt_agent_conns_fd(const struct shunt_agent *a)
 	{                                                                                          \
 		&(p)->counters, &(p)->conns, &(p)->config, &(p)->agent, &(p)->sockhash,            \
 			&(p)->link, &(p)->prog, &(p)->ports, &(p)->cidrs, &(p)->capture, &(p)->l4, \
-			&(p)->cg_ident, &(p)->addr_ident, &(p)->link_connect4                      \
+			&(p)->cg_ident, &(p)->addr_ident, &(p)->link_connect4, &(p)->icpt_ports,   \
+			&(p)->icpt_wports, &(p)->out_cidrs                                         \
 	}
 static const char *const pinned_names[] = {
 	"shunt_counters",
@@ -1212,6 +1216,9 @@ static const char *const pinned_names[] = {
 	"shunt_cg_ident",
 	"shunt_addr_ident",
 	SHUNT_PIN_LINK_CONNECT4,
+	"shunt_icpt_ports",
+	"shunt_icpt_wports",
+	"shunt_out_cidrs",
 };
 
 int shunt_pinned_open(const char *pin_dir, struct shunt_pinned *p)

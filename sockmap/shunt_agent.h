@@ -83,6 +83,7 @@ int shunt_agent_conns_fd(const struct shunt_agent *a);
 struct shunt_pinned {
 	int counters, conns, config, agent, sockhash, link, prog, ports, cidrs;
 	int capture, l4, cg_ident, addr_ident, link_connect4; /* interception */
+	int icpt_ports, icpt_wports, out_cidrs;		      /* capture settings */
 };
 
 /* Number of entries of a (hash/trie) map, or -errno. */

@@ -123,6 +123,9 @@ uint32_t shunt_icpt_port_flags(const struct shunt_opts *o, uint16_t port)
 	for (i = 0; i < o->n_excl_in; i++)
 		if (o->excl_in[i] == port)
 			f |= SHUNT_PORT_NO_INBOUND;
+	for (i = 0; i < o->n_incl_out; i++)
+		if (o->incl_out[i] == port)
+			f |= SHUNT_PORT_OUT_INCLUDE;
 	return f;
 }
 
@@ -169,6 +172,30 @@ static bool out_cidr_contains(const struct shunt_icpt_out_cidr *a,
 			return false;
 	}
 	return true;
+}
+
+bool shunt_out_cidr_listed(const struct shunt_icpt_out_cidr *v, size_t n, size_t i, uint32_t flag)
+{
+	if (!(v[i].flags & flag))
+		return false;
+	for (size_t j = 0; j < n; j++)
+		if (j != i && (v[j].flags & flag) && v[j].key.prefixlen < v[i].key.prefixlen &&
+		    out_cidr_contains(&v[j], &v[i]))
+			return false;
+	return true;
+}
+
+void shunt_format_out_cidr(char *buf, size_t len, const struct shunt_out_cidr_key *k)
+{
+	struct shunt_cidr_key ck;
+
+	if (k->prefixlen <= SHUNT_OUT_CIDR_ID_BITS) {
+		snprintf(buf, len, "*");
+		return;
+	}
+	ck.prefixlen = k->prefixlen - SHUNT_OUT_CIDR_ID_BITS;
+	memcpy(ck.addr, k->addr, sizeof(ck.addr));
+	shunt_format_cidr(buf, len, &ck);
 }
 
 static int out_cidr_cmp(const void *x, const void *y)
@@ -407,6 +434,7 @@ enum {
 	OPT_CNI_STATE,
 	OPT_INCL_OUT_CIDR,
 	OPT_EXCL_OUT_CIDR,
+	OPT_INCL_OUT,
 };
 
 int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, size_t errlen)
@@ -432,6 +460,7 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 		{"inbound-capture", required_argument, NULL, OPT_INBOUND_CAPTURE},
 		{"exclude-outbound-port", required_argument, NULL, OPT_EXCL_OUT},
 		{"exclude-inbound-port", required_argument, NULL, OPT_EXCL_IN},
+		{"include-outbound-port", required_argument, NULL, OPT_INCL_OUT},
 		{"no-l7-proxy", no_argument, NULL, OPT_NO_L7_PROXY},
 		{"l4-policy", required_argument, NULL, OPT_L4_POLICY},
 		{"cni-socket", required_argument, NULL, OPT_CNI_SOCKET},
@@ -442,11 +471,11 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 		{NULL, 0, NULL, 0},
 	};
 	uint32_t u;
-	int c;
+	int c, li = -1;
 
 	optind = 0; /* full re-initialisation: shuntd parses again on SIGHUP */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:v", longopts, NULL)) != -1) {
+	while ((li = -1, c = getopt_long(argc, argv, ":c:v", longopts, &li)) != -1) {
 		switch (c) {
 		case 'c':
 			o->cgroup = optarg;
@@ -569,6 +598,12 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 				goto bad;
 			o->n_excl_in++;
 			break;
+		case OPT_INCL_OUT:
+			if (o->n_incl_out >= SHUNT_OPTS_MAX_LIST ||
+			    shunt_parse_port(optarg, &o->incl_out[o->n_incl_out]))
+				goto bad;
+			o->n_incl_out++;
+			break;
 		case OPT_NO_L7_PROXY:
 			o->set |= SHUNT_OPT_SET_NO_L7_PROXY;
 			o->no_l7_proxy = true;
@@ -613,7 +648,11 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "invalid value '%s' for %s", optarg, argv[optind - 1]);
+	/* the option's name, also when its value was a separate argument */
+	if (li >= 0)
+		snprintf(err, errlen, "invalid value '%s' for --%s", optarg, longopts[li].name);
+	else
+		snprintf(err, errlen, "invalid value '%s' for %s", optarg, argv[optind - 1]);
 	return -EINVAL;
 }
 

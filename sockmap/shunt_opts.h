@@ -96,6 +96,8 @@ struct shunt_opts {
 	size_t n_excl_out;
 	uint16_t excl_in[SHUNT_OPTS_MAX_LIST]; /* --exclude-inbound-port */
 	size_t n_excl_in;
+	uint16_t incl_out[SHUNT_OPTS_MAX_LIST]; /* --include-outbound-port (includeOutboundPorts) */
+	size_t n_incl_out;
 	bool no_l7_proxy; /* --no-l7-proxy: Istio's TCP reduction of the L4 entries */
 	bool l4_policy;	  /* --l4-policy on|off (on): enforce --config's policies at connect() */
 	/* outbound capture ranges (global): --include-outbound-cidr CIDR|'*' (default '*'),
@@ -136,6 +138,13 @@ size_t shunt_out_cidrs_close(struct shunt_icpt_out_cidr *v, size_t n);
 /* The entry for a trie CIDR (IPv4 mapped) of an identity. */
 void shunt_out_cidr_entry(struct shunt_icpt_out_cidr *e, uint32_t identity,
 			  const struct shunt_cidr_key *k, uint32_t flags);
+/* Reading a closed set back (shuntctl): was entry i given as a `flag`
+ * (SHUNT_CIDR_INCLUDE / _EXCLUDE) range? True when it has the flag and no
+ * other entry of its identity that contains it has it (a range nested in
+ * one of the same kind is redundant and not reported). */
+bool shunt_out_cidr_listed(const struct shunt_icpt_out_cidr *v, size_t n, size_t i, uint32_t flag);
+/* "10.0.0.0/8", "fd00::/64", or "*" for the whole address space. */
+void shunt_format_out_cidr(char *buf, size_t len, const struct shunt_out_cidr_key *k);
 /* Global entries (identity SHUNT_IDENT_ANY) from the options into v (room
  * for 2 * SHUNT_OPTS_MAX_LIST + 1); returns the count (not yet closed). */
 size_t shunt_out_cidrs_global(const struct shunt_opts *o, struct shunt_icpt_out_cidr *v);

@@ -105,6 +105,169 @@ static void print_list(const char *label, json_t *arr)
 	putchar('\n');
 }
 
+/* Capture settings as shuntd loaded them (connect4/6 maps). */
+struct capture_view {
+	json_t *out_inc, *out_exc;	       /* global outbound ranges */
+	json_t *incl_out, *excl_out, *excl_in; /* global ports */
+	int n_overrides;		       /* workloads with their own capture settings */
+	int n_wports, n_wranges;	       /* their port and range entries */
+	int n_nosidecar;		       /* workloads with "sidecar": false */
+};
+
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Distinct values among v[0..n) (sorts v). */
+static int count_distinct(uint32_t *v, size_t n)
+{
+	int d = 0;
+
+	if (!n)
+		return 0; /* v may be NULL */
+	qsort(v, n, sizeof(*v), cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		if (!i || v[i] != v[i - 1])
+			d++;
+	return d;
+}
+
+/* Append identity id to the growable array *ids. */
+static int ids_push(uint32_t **ids, size_t *n, size_t *cap, uint32_t id)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		uint32_t *t = realloc(*ids, c * sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		*ids = t;
+		*cap = c;
+	}
+	(*ids)[(*n)++] = id;
+	return 0;
+}
+
+static void read_capture_ports(const struct shunt_pinned *p, struct capture_view *cv)
+{
+	__u16 port, *prev = NULL, next;
+	uint32_t ports[SHUNT_MAX_PORTS], flags[SHUNT_MAX_PORTS], order[SHUNT_MAX_PORTS];
+	size_t n = 0, i;
+	__u32 v;
+
+	while (p->icpt_ports >= 0 && n < SHUNT_MAX_PORTS &&
+	       bpf_map_get_next_key(p->icpt_ports, prev, &next) == 0) {
+		port = next;
+		prev = &port;
+		if (bpf_map_lookup_elem(p->icpt_ports, &port, &v))
+			continue;
+		order[n] = ((uint32_t)port << 16) | (uint32_t)n;
+		ports[n] = port;
+		flags[n] = v;
+		n++;
+	}
+	qsort(order, n, sizeof(order[0]), cmp_u32); /* ascending port numbers */
+	for (i = 0; i < n; i++) {
+		size_t k = order[i] & 0xffff;
+
+		if (flags[k] & SHUNT_PORT_OUT_INCLUDE)
+			json_array_append_new(cv->incl_out, json_integer(ports[k]));
+		if (flags[k] & SHUNT_PORT_NO_OUTBOUND)
+			json_array_append_new(cv->excl_out, json_integer(ports[k]));
+		if (flags[k] & SHUNT_PORT_NO_INBOUND)
+			json_array_append_new(cv->excl_in, json_integer(ports[k]));
+	}
+}
+
+/* Global ranges and per-workload overrides. Returns 0 or -ENOMEM. */
+static int read_capture(const struct shunt_pinned *p, struct capture_view *cv)
+{
+	struct shunt_icpt_out_cidr *oc = NULL, *t;
+	struct shunt_out_cidr_key ok, ocur, *oprev = NULL;
+	struct shunt_wport_key wk, wcur, *wprev = NULL;
+	struct shunt_cidr_key ak, acur, *aprev = NULL;
+	__u64 cgk, ccur, *cprev = NULL;
+	struct shunt_ident id;
+	uint32_t *ids = NULL, *nosc = NULL;
+	size_t n_oc = 0, cap_oc = 0, n_ids = 0, cap_ids = 0, n_nosc = 0, cap_nosc = 0, i;
+	char text[80];
+	int err = 0;
+
+	read_capture_ports(p, cv);
+	while (p->out_cidrs >= 0 && bpf_map_get_next_key(p->out_cidrs, oprev, &ok) == 0) {
+		if (n_oc == cap_oc) {
+			cap_oc = cap_oc ? cap_oc * 2 : 64;
+			t = realloc(oc, cap_oc * sizeof(*oc));
+			if (!t) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			oc = t;
+		}
+		ocur = ok;
+		oprev = &ocur;
+		oc[n_oc].key = ok;
+		if (bpf_map_lookup_elem(p->out_cidrs, &ok, &oc[n_oc].flags))
+			continue;
+		n_oc++;
+	}
+	for (i = 0; i < n_oc; i++) {
+		if (oc[i].key.identity != SHUNT_IDENT_ANY) {
+			cv->n_wranges++;
+			err = ids_push(&ids, &n_ids, &cap_ids, oc[i].key.identity);
+			if (err)
+				goto cleanup;
+			continue;
+		}
+		shunt_format_out_cidr(text, sizeof(text), &oc[i].key);
+		if (shunt_out_cidr_listed(oc, n_oc, i, SHUNT_CIDR_INCLUDE))
+			json_array_append_new(cv->out_inc, json_string(text));
+		if (shunt_out_cidr_listed(oc, n_oc, i, SHUNT_CIDR_EXCLUDE))
+			json_array_append_new(cv->out_exc, json_string(text));
+	}
+	while (p->icpt_wports >= 0 && bpf_map_get_next_key(p->icpt_wports, wprev, &wk) == 0) {
+		wcur = wk;
+		wprev = &wcur;
+		cv->n_wports++;
+		err = ids_push(&ids, &n_ids, &cap_ids, wk.identity);
+		if (err)
+			goto cleanup;
+	}
+	/* includeInboundPorts [] (IN_ONLY without port entries); "sidecar": false
+	 * workloads by address too (they may have no cgroup) */
+	while (p->addr_ident >= 0 && bpf_map_get_next_key(p->addr_ident, aprev, &ak) == 0) {
+		acur = ak;
+		aprev = &acur;
+		if (bpf_map_lookup_elem(p->addr_ident, &ak, &id))
+			continue;
+		if (id.flags & SHUNT_IDENT_IN_ONLY)
+			err = ids_push(&ids, &n_ids, &cap_ids, id.identity);
+		if (!err && (id.flags & SHUNT_IDENT_NOSIDECAR))
+			err = ids_push(&nosc, &n_nosc, &cap_nosc, id.identity);
+		if (err)
+			goto cleanup;
+	}
+	while (p->cg_ident >= 0 && bpf_map_get_next_key(p->cg_ident, cprev, &cgk) == 0) {
+		ccur = cgk;
+		cprev = &ccur;
+		if (!bpf_map_lookup_elem(p->cg_ident, &cgk, &id) &&
+		    (id.flags & SHUNT_IDENT_NOSIDECAR))
+			err = ids_push(&nosc, &n_nosc, &cap_nosc, id.identity);
+		if (err)
+			goto cleanup;
+	}
+	cv->n_overrides = count_distinct(ids, n_ids);
+	cv->n_nosidecar = count_distinct(nosc, n_nosc);
+cleanup:
+	free(oc);
+	free(ids);
+	free(nosc);
+	return err;
+}
+
 static int count_redirecting(const struct shunt_sock_key *k, const struct shunt_conn *c, void *arg)
 {
 	if (c->state == SHUNT_CONN_REDIRECT)
@@ -122,6 +285,7 @@ static int cmd_status(const char *pin_dir, bool json)
 	bool have_info, alive, icpt;
 	int n_l4, n_cg, n_addr;
 	json_t *ports = NULL, *inc = NULL, *exc = NULL;
+	struct capture_view cv = {0};
 	__u32 zero = 0;
 	unsigned int i;
 	int err, nconns, nredir = 0;
@@ -150,8 +314,20 @@ static int cmd_status(const char *pin_dir, bool json)
 	inc = json_array();
 	exc = json_array();
 	read_policy(&p, ports, inc, exc);
+	cv.out_inc = json_array();
+	cv.out_exc = json_array();
+	cv.incl_out = json_array();
+	cv.excl_out = json_array();
+	cv.excl_in = json_array();
+	err = read_capture(&p, &cv);
+	if (err) {
+		fprintf(stderr, "shuntctl: failed to read the capture maps: %s\n", strerror(-err));
+		goto cleanup;
+	}
 
 	if (json) {
+		json_t *ij;
+
 		json_t *j = json_object(), *c = json_object(), *progs = json_array();
 
 		json_object_set_new(j, "pin_dir", json_string(pin_dir));
@@ -176,17 +352,26 @@ static int cmd_status(const char *pin_dir, bool json)
 					 (json_int_t)info.sk_msg_prog_id, "attach",
 					 "sk_msg_verdict(shunt_sockhash)", "pinned", p.prog >= 0));
 		json_object_set_new(j, "programs", progs);
-		json_object_set_new(
-			j, "interception",
-			json_pack("{s:b, s:s, s:b, s:b, s:i, s:i, s:i, s:I, s:i, s:i, s:i}",
-				  "attached", icpt, "capture", shunt_capture_name(cap.mode),
-				  "policy", (cap.flags & SHUNT_CAP_POLICY) != 0, "inbound_capture",
-				  (cap.flags & SHUNT_CAP_INBOUND) != 0, "outbound_port",
-				  (int)cap.outbound_port, "inbound_port", (int)cap.inbound_port,
-				  "proxy_uid",
-				  cap.proxy_uid == SHUNT_UID_NONE ? -1 : (int)cap.proxy_uid,
-				  "proxy_mark", (json_int_t)cap.proxy_mark, "l4_entries", n_l4,
-				  "identity_cgroups", n_cg, "identity_address_blocks", n_addr));
+		ij = json_pack("{s:b, s:s, s:b, s:b, s:i, s:i, s:i, s:I, s:i, s:i, s:i}",
+			       "attached", icpt, "capture", shunt_capture_name(cap.mode), "policy",
+			       (cap.flags & SHUNT_CAP_POLICY) != 0, "inbound_capture",
+			       (cap.flags & SHUNT_CAP_INBOUND) != 0, "outbound_port",
+			       (int)cap.outbound_port, "inbound_port", (int)cap.inbound_port,
+			       "proxy_uid",
+			       cap.proxy_uid == SHUNT_UID_NONE ? -1 : (int)cap.proxy_uid,
+			       "proxy_mark", (json_int_t)cap.proxy_mark, "l4_entries", n_l4,
+			       "identity_cgroups", n_cg, "identity_address_blocks", n_addr);
+		json_object_set(ij, "include_outbound_cidrs", cv.out_inc);
+		json_object_set(ij, "exclude_outbound_cidrs", cv.out_exc);
+		json_object_set(ij, "include_outbound_ports", cv.incl_out);
+		json_object_set(ij, "exclude_outbound_ports", cv.excl_out);
+		json_object_set(ij, "exclude_inbound_ports", cv.excl_in);
+		json_object_set_new(ij, "workload_capture_overrides", json_integer(cv.n_overrides));
+		json_object_set_new(ij, "workload_capture_port_entries", json_integer(cv.n_wports));
+		json_object_set_new(ij, "workload_capture_range_entries",
+				    json_integer(cv.n_wranges));
+		json_object_set_new(ij, "workloads_without_sidecar", json_integer(cv.n_nosidecar));
+		json_object_set_new(j, "interception", ij);
 		for (i = 0; i < SHUNT_CNT__MAX; i++)
 			json_object_set_new(c, shunt_counter_name(i),
 					    json_integer((json_int_t)cnt[i]));
@@ -211,7 +396,7 @@ static int cmd_status(const char *pin_dir, bool json)
 	print_list("exclude ports:", ports);
 	print_list("include cidrs:", inc);
 	print_list("exclude cidrs:", exc);
-	if (icpt)
+	if (icpt) {
 		printf("interception: connect4/connect6/getsockopt attached; capture %s "
 		       "(outbound 127.0.0.1:%u, inbound :%u%s), proxy uid %d mark %u; "
 		       "L3/L4 policy %s (%d entries, %d cgroups, %d address blocks)\n",
@@ -219,8 +404,17 @@ static int cmd_status(const char *pin_dir, bool json)
 		       (cap.flags & SHUNT_CAP_INBOUND) ? "" : " off",
 		       cap.proxy_uid == SHUNT_UID_NONE ? -1 : (int)cap.proxy_uid, cap.proxy_mark,
 		       (cap.flags & SHUNT_CAP_POLICY) ? "on" : "off", n_l4, n_cg, n_addr);
-	else
+		print_list("  outbound include cidrs:", cv.out_inc);
+		print_list("  outbound exclude cidrs:", cv.out_exc);
+		print_list("  include outbound ports:", cv.incl_out);
+		print_list("  exclude outbound ports:", cv.excl_out);
+		print_list("  exclude inbound ports: ", cv.excl_in);
+		printf("  per-workload capture:   %d workloads with own settings (%d port entries, "
+		       "%d range entries), %d without sidecar\n",
+		       cv.n_overrides, cv.n_wports, cv.n_wranges, cv.n_nosidecar);
+	} else {
 		printf("interception: off\n");
+	}
 	printf("connections:  %d tracked sockets open, %d redirecting, %d on plain TCP\n", nconns,
 	       nredir, nconns - nredir);
 	printf("counters:\n");
@@ -230,6 +424,11 @@ cleanup:
 	json_decref(ports);
 	json_decref(inc);
 	json_decref(exc);
+	json_decref(cv.out_inc);
+	json_decref(cv.out_exc);
+	json_decref(cv.incl_out);
+	json_decref(cv.excl_out);
+	json_decref(cv.excl_in);
 	shunt_pinned_close(&p);
 	return err;
 }

@@ -54,6 +54,7 @@ static void usage(FILE *f)
 		"              [--capture off|l7|istio] [--proxy-uid UID|none] [--proxy-mark N]\n"
 		"              [--proxy-cgroup PATH]... [--outbound-port P] [--inbound-port P]\n"
 		"              [--inbound-capture on|off] [--exclude-outbound-port P]...\n"
+		"              [--include-outbound-port P]...\n"
 		"              [--exclude-inbound-port P]... [--no-l7-proxy] [--l4-policy "
 		"on|off]\n"
 		"              [--include-outbound-cidr CIDR|*]... [--exclude-outbound-cidr "

@@ -13,6 +13,7 @@
  *     (bits decimal without leading zeros); host bits are allowed and
  *     masked (as iptables does); "" is an empty list.
  *   - includeOutboundIPRanges: exactly "*" is every destination.
+ *   - excludeOutboundIPRanges: present (even "") replaces the global list.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +30,7 @@ enum annot_kind {
 	AK_INCLUDE_IN_PORTS,
 	AK_EXCLUDE_IN_PORTS,
 	AK_EXCLUDE_OUT_PORTS,
+	AK_INCLUDE_OUT_PORTS,
 	AK_INCLUDE_OUT_CIDRS,
 	AK_EXCLUDE_OUT_CIDRS,
 	AK_UNSUPPORTED,
@@ -44,8 +46,7 @@ static const struct {
 	{"excludeOutboundPorts", AK_EXCLUDE_OUT_PORTS, NULL},
 	{"includeOutboundIPRanges", AK_INCLUDE_OUT_CIDRS, NULL},
 	{"excludeOutboundIPRanges", AK_EXCLUDE_OUT_CIDRS, NULL},
-	{"includeOutboundPorts", AK_UNSUPPORTED,
-	 "capturing ports regardless of the destination address is not implemented"},
+	{"includeOutboundPorts", AK_INCLUDE_OUT_PORTS, NULL},
 	{"excludeInterfaces", AK_UNSUPPORTED,
 	 "connect() capture does not see interfaces; every connection of the pod is judged"},
 	{"kubevirtInterfaces", AK_UNSUPPORTED,
@@ -57,6 +58,7 @@ void shunt_workload_capture_free(struct shunt_workload_capture *c)
 	free(c->include_inbound_ports.v);
 	free(c->exclude_inbound_ports.v);
 	free(c->exclude_outbound_ports.v);
+	free(c->include_outbound_ports.v);
 	free(c->include_outbound_cidrs.v);
 	free(c->exclude_outbound_cidrs.v);
 	memset(c, 0, sizeof(*c));
@@ -275,6 +277,9 @@ int shunt_workload_capture_from_annotations(struct shunt_workload_capture *out,
 		case AK_EXCLUDE_OUT_PORTS:
 			port_list(&a, v, &out->exclude_outbound_ports);
 			break;
+		case AK_INCLUDE_OUT_PORTS:
+			port_list(&a, v, &out->include_outbound_ports);
+			break;
 		case AK_INCLUDE_OUT_CIDRS:
 			out->include_outbound = SHUNT_SEL_LIST;
 			if (!strcmp(v, "*"))
@@ -283,6 +288,9 @@ int shunt_workload_capture_from_annotations(struct shunt_workload_capture *out,
 				cidr_list(&a, v, &out->include_outbound_cidrs);
 			break;
 		case AK_EXCLUDE_OUT_CIDRS:
+			/* present, even "": replaces the global list (Istio's injector
+			 * uses the annotation's value instead of the mesh default) */
+			out->exclude_outbound = SHUNT_SEL_LIST;
 			cidr_list(&a, v, &out->exclude_outbound_cidrs);
 			break;
 		case AK_UNSUPPORTED:
@@ -306,6 +314,7 @@ int shunt_workload_capture_from_annotations(struct shunt_workload_capture *out,
 bool shunt_workload_capture_set(const struct shunt_workload_capture *c)
 {
 	return c->include_inbound != SHUNT_SEL_UNSET || c->include_outbound != SHUNT_SEL_UNSET ||
-	       c->exclude_inbound_ports.n || c->exclude_outbound_ports.n ||
+	       c->exclude_outbound != SHUNT_SEL_UNSET || c->exclude_inbound_ports.n ||
+	       c->exclude_outbound_ports.n || c->include_outbound_ports.n ||
 	       c->exclude_outbound_cidrs.n;
 }

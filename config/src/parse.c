@@ -1086,6 +1086,7 @@ static void capture_config_free(struct shunt_capture_config *c)
 	strlist_free(&c->proxy_cgroups);
 	free(c->exclude_outbound_ports.v);
 	free(c->exclude_inbound_ports.v);
+	free(c->include_outbound_ports.v);
 	free(c->include_outbound_cidrs.v);
 	free(c->exclude_outbound_cidrs.v);
 }
@@ -1095,6 +1096,7 @@ static void workload_capture_free(struct shunt_workload_capture *c)
 	free(c->include_inbound_ports.v);
 	free(c->exclude_inbound_ports.v);
 	free(c->exclude_outbound_ports.v);
+	free(c->include_outbound_ports.v);
 	free(c->include_outbound_cidrs.v);
 	free(c->exclude_outbound_cidrs.v);
 }
@@ -1102,10 +1104,14 @@ static void workload_capture_free(struct shunt_workload_capture *c)
 /* workloads[i].capture: Istio's traffic.sidecar.istio.io annotations. */
 static void parse_workload_capture(struct vctx *v, json_t *w, struct shunt_workload_capture *c)
 {
-	static const char *const keys[] = {"includeInboundPorts",  "excludeInboundPorts",
-					   "excludeOutboundPorts", "includeOutboundCidrs",
-					   "excludeOutboundCidrs", NULL};
-	json_t *j = json_object_get(w, "capture");
+	static const char *const keys[] = {"includeInboundPorts",
+					   "excludeInboundPorts",
+					   "excludeOutboundPorts",
+					   "includeOutboundPorts",
+					   "includeOutboundCidrs",
+					   "excludeOutboundCidrs",
+					   NULL};
+	json_t *j = json_object_get(w, "capture"), *e;
 	size_t old;
 
 	if (!j)
@@ -1117,9 +1123,18 @@ static void parse_workload_capture(struct vctx *v, json_t *w, struct shunt_workl
 			get_sel_list(v, j, "includeInboundPorts", &c->include_inbound_ports, NULL);
 		get_portlist(v, j, "excludeInboundPorts", &c->exclude_inbound_ports);
 		get_portlist(v, j, "excludeOutboundPorts", &c->exclude_outbound_ports);
+		get_portlist(v, j, "includeOutboundPorts", &c->include_outbound_ports);
 		c->include_outbound = get_sel_list(v, j, "includeOutboundCidrs", NULL,
 						   &c->include_outbound_cidrs);
-		get_cidrlist(v, j, "excludeOutboundCidrs", &c->exclude_outbound_cidrs);
+		/* [] is allowed here: no exclusion for this workload (it replaces
+		 * the global list, as an empty Istio annotation does) */
+		e = json_object_get(j, "excludeOutboundCidrs");
+		if (json_is_array(e) && json_array_size(e) == 0)
+			c->exclude_outbound = SHUNT_SEL_LIST;
+		else if (e)
+			get_cidrlist(v, j, "excludeOutboundCidrs", &c->exclude_outbound_cidrs);
+		if (c->exclude_outbound_cidrs.n)
+			c->exclude_outbound = SHUNT_SEL_LIST;
 	}
 	vctx_pop(v, old);
 }
@@ -1135,6 +1150,7 @@ static void parse_capture(struct vctx *v, json_t *root, struct shunt_capture_con
 					   "inboundCapture",
 					   "excludeOutboundPorts",
 					   "excludeInboundPorts",
+					   "includeOutboundPorts",
 					   "includeOutboundCidrs",
 					   "excludeOutboundCidrs",
 					   "l4Policy",
@@ -1196,6 +1212,7 @@ static void parse_capture(struct vctx *v, json_t *root, struct shunt_capture_con
 	c->inbound_capture = get_bool(v, j, "inboundCapture", true);
 	get_portlist(v, j, "excludeOutboundPorts", &c->exclude_outbound_ports);
 	get_portlist(v, j, "excludeInboundPorts", &c->exclude_inbound_ports);
+	get_portlist(v, j, "includeOutboundPorts", &c->include_outbound_ports);
 	c->include_outbound =
 		get_sel_list(v, j, "includeOutboundCidrs", NULL, &c->include_outbound_cidrs);
 	get_cidrlist(v, j, "excludeOutboundCidrs", &c->exclude_outbound_cidrs);

@@ -71,8 +71,9 @@ static void put_workload_capture(FILE *f, const struct shunt_workload *w)
 	put_sel(f, "includeInboundPorts", c->include_inbound, &c->include_inbound_ports, NULL);
 	put_ports(f, "excludeInboundPorts", &c->exclude_inbound_ports);
 	put_ports(f, "excludeOutboundPorts", &c->exclude_outbound_ports);
+	put_ports(f, "includeOutboundPorts", &c->include_outbound_ports);
 	put_sel(f, "includeOutboundCidrs", c->include_outbound, NULL, &c->include_outbound_cidrs);
-	put_cidrs(f, "excludeOutboundCidrs", &c->exclude_outbound_cidrs);
+	put_sel(f, "excludeOutboundCidrs", c->exclude_outbound, NULL, &c->exclude_outbound_cidrs);
 }
 
 static void put_capture(FILE *f, const struct shunt_capture_config *c)
@@ -95,6 +96,7 @@ static void put_capture(FILE *f, const struct shunt_capture_config *c)
 	put_list(f, "proxyCgroups", &c->proxy_cgroups);
 	put_ports(f, "excludeOutboundPorts", &c->exclude_outbound_ports);
 	put_ports(f, "excludeInboundPorts", &c->exclude_inbound_ports);
+	put_ports(f, "includeOutboundPorts", &c->include_outbound_ports);
 	if (c->include_outbound == SHUNT_SEL_UNSET)
 		fprintf(f, " includeOutboundCidrs [*]");
 	put_sel(f, "includeOutboundCidrs", c->include_outbound, NULL, &c->include_outbound_cidrs);

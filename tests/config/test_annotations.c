@@ -68,7 +68,8 @@ static void render_cidrs(char **p, char *end, enum shunt_sel sel, const struct s
 	put(p, end, "%s", "]");
 }
 
-/* "in=… xin=… xout=… out=… xcidr=…": - unset, * all, [..] a list. */
+/* "in=… xin=… xout=… out=… xcidr=…[ iout=…]": - unset, * all, [..] a list
+ * ([] = an explicit empty list); iout (includeOutboundPorts) only when set. */
 static void render(const struct shunt_workload_capture *c, char *buf, size_t cap)
 {
 	char *p = buf, *end = buf + cap;
@@ -83,7 +84,11 @@ static void render(const struct shunt_workload_capture *c, char *buf, size_t cap
 	put(&p, end, "%s", " out=");
 	render_cidrs(&p, end, c->include_outbound, &c->include_outbound_cidrs);
 	put(&p, end, "%s", " xcidr=");
-	render_cidrs(&p, end, SHUNT_SEL_UNSET, &c->exclude_outbound_cidrs);
+	render_cidrs(&p, end, c->exclude_outbound, &c->exclude_outbound_cidrs);
+	if (c->include_outbound_ports.n) {
+		put(&p, end, "%s", " iout=");
+		render_ports(&p, end, SHUNT_SEL_UNSET, &c->include_outbound_ports);
+	}
 }
 
 #define UNSET "in=- xin=- xout=- out=- xcidr=-"
@@ -184,6 +189,9 @@ static const struct row rows[] = {
 	 "in=- xin=- xout=- out=- xcidr=[10.96.0.0/12,192.168.1.1/32]",
 	 NULL,
 	 NULL},
+	/* present but empty: replaces the global list with none (Istio's injector
+	 * uses the annotation's value instead of the mesh default) */
+	{{P "excludeOutboundIPRanges"}, {""}, 0, "in=- xin=- xout=- out=- xcidr=[]", NULL, NULL},
 	{{P "excludeOutboundIPRanges"}, {"*"}, -EINVAL, UNSET, "bad CIDR '*'", NULL},
 	{{P "excludeOutboundIPRanges"},
 	 {"10.0.0.0/8, 10.1.0.0/16"},
@@ -204,13 +212,29 @@ static const struct row rows[] = {
 	{{P "excludeOutboundIPRanges"}, {"010.0.0.0/8"}, -EINVAL, UNSET, "bad CIDR", NULL},
 	{{P "excludeOutboundIPRanges"}, {"fe80::1%eth0/64"}, -EINVAL, UNSET, "bad CIDR", NULL},
 	{{P "excludeOutboundIPRanges"}, {"10.0.0.0/8,"}, -EINVAL, UNSET, "bad CIDR ''", NULL},
-	/* unsupported and unknown keys: a warning, the rest applies */
+	/* includeOutboundPorts: a port list like excludeOutboundPorts */
 	{{P "includeOutboundPorts", P "excludeOutboundPorts"},
-	 {"443", "22"},
+	 {" 443, 8443 ", "22"},
+	 0,
+	 "in=- xin=- xout=[22] out=- xcidr=- iout=[443,8443]",
+	 NULL,
+	 NULL},
+	{{P "includeOutboundPorts"}, {""}, 0, UNSET, NULL, NULL},
+	{{P "includeOutboundPorts"},
+	 {"443,https"},
+	 -EINVAL,
+	 UNSET,
+	 "bad port 'https' in '443,https'",
+	 "$.annotations[\"" P "includeOutboundPorts\"]"},
+	{{P "includeOutboundPorts"}, {"443,"}, -EINVAL, UNSET, "bad port ''", NULL},
+	{{P "includeOutboundPorts"}, {"*"}, -EINVAL, UNSET, "bad port '*'", NULL},
+	/* unsupported and unknown keys: a warning, the rest applies */
+	{{P "excludeInterfaces", P "excludeOutboundPorts"},
+	 {"eth1", "22"},
 	 0,
 	 "in=- xin=- xout=[22] out=- xcidr=-",
 	 "warning: not supported by shunt",
-	 "$.annotations[\"" P "includeOutboundPorts\"]"},
+	 "$.annotations[\"" P "excludeInterfaces\"]"},
 	{{P "excludeInterfaces"}, {"eth1"}, 0, UNSET, "warning: not supported", NULL},
 	{{P "kubevirtInterfaces"}, {"net1"}, 0, UNSET, "warning: not supported", NULL},
 	{{P "interceptionMode"}, {"TPROXY"}, 0, UNSET, "warning: unknown capture annotation", NULL},

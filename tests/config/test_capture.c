@@ -34,33 +34,39 @@ struct ccase {
 	enum shunt_sel include;
 	size_t n_include, n_exclude, n_excl_out, n_excl_in, n_cgroups;
 	bool has_mode, has_uid; /* set-by-file markers (flag precedence) */
+	size_t n_incl_out;	/* includeOutboundPorts */
 };
 
 static const struct ccase ccases[] = {
 	/* absent: every default, nothing "set" */
 	{"{}", SHUNT_CFG_CAPTURE_OFF, 1337, 0, 15001, 15006, true, true, true, SHUNT_SEL_UNSET, 0,
-	 0, 0, 0, 0, false, false},
+	 0, 0, 0, 0, false, false, 0},
 	{"{\"capture\": {}}", SHUNT_CFG_CAPTURE_OFF, 1337, 0, 15001, 15006, true, true, true,
-	 SHUNT_SEL_UNSET, 0, 0, 0, 0, 0, false, false},
+	 SHUNT_SEL_UNSET, 0, 0, 0, 0, 0, false, false, 0},
 	{"{\"capture\": {\"mode\": \"istio\"}}", SHUNT_CFG_CAPTURE_ISTIO, 1337, 0, 15001, 15006,
-	 true, true, true, SHUNT_SEL_UNSET, 0, 0, 0, 0, 0, true, false},
+	 true, true, true, SHUNT_SEL_UNSET, 0, 0, 0, 0, 0, true, false, 0},
 	{"{\"capture\": {\"mode\": \"l7\", \"proxyUid\": null, \"proxyMark\": 77, "
 	 "\"proxyCgroups\": [\"/a\", \"/b\"], \"outboundPort\": 1501, \"inboundPort\": 1506, "
 	 "\"inboundCapture\": false, \"l4Policy\": false, \"l7Proxy\": false}}",
 	 SHUNT_CFG_CAPTURE_L7, SHUNT_CFG_PROXY_UID_NONE, 77, 1501, 1506, false, false, false,
-	 SHUNT_SEL_UNSET, 0, 0, 0, 0, 2, true, true},
+	 SHUNT_SEL_UNSET, 0, 0, 0, 0, 2, true, true, 0},
 	{"{\"capture\": {\"mode\": \"off\", \"proxyUid\": 0, \"includeOutboundCidrs\": [\"*\"], "
 	 "\"excludeOutboundCidrs\": [\"10.0.0.0/8\", \"fd00::/16\"], "
 	 "\"excludeOutboundPorts\": [\"22\", 3306], \"excludeInboundPorts\": [9090]}}",
 	 SHUNT_CFG_CAPTURE_OFF, 0, 0, 15001, 15006, true, true, true, SHUNT_SEL_ALL, 0, 2, 2, 1, 0,
-	 true, true},
+	 true, true, 0},
 	{"{\"capture\": {\"includeOutboundCidrs\": [\"10.1.0.0/16\", \"fd00::/8\", "
 	 "\"192.168.1.1\"]}}",
 	 SHUNT_CFG_CAPTURE_OFF, 1337, 0, 15001, 15006, true, true, true, SHUNT_SEL_LIST, 3, 0, 0, 0,
-	 0, false, false},
+	 0, false, false, 0},
 	/* [] = capture no outbound destination (Istio's includeOutboundIPRanges="") */
 	{"{\"capture\": {\"includeOutboundCidrs\": []}}", SHUNT_CFG_CAPTURE_OFF, 1337, 0, 15001,
-	 15006, true, true, true, SHUNT_SEL_LIST, 0, 0, 0, 0, 0, false, false},
+	 15006, true, true, true, SHUNT_SEL_LIST, 0, 0, 0, 0, 0, false, false, 0},
+	/* includeOutboundPorts: captured whatever the include ranges */
+	{"{\"capture\": {\"mode\": \"istio\", \"includeOutboundCidrs\": [], "
+	 "\"includeOutboundPorts\": [443, \"8443\", 9443]}}",
+	 SHUNT_CFG_CAPTURE_ISTIO, 1337, 0, 15001, 15006, true, true, true, SHUNT_SEL_LIST, 0, 0, 0,
+	 0, 0, true, false, 3},
 };
 
 static void test_capture_section(void)
@@ -89,6 +95,7 @@ static void test_capture_section(void)
 		CHECK(k->exclude_outbound_ports.n == w->n_excl_out, "case %zu: #excl out", i);
 		CHECK(k->exclude_inbound_ports.n == w->n_excl_in, "case %zu: #excl in", i);
 		CHECK(k->proxy_cgroups.n == w->n_cgroups, "case %zu: #cgroups", i);
+		CHECK(k->include_outbound_ports.n == w->n_incl_out, "case %zu: #incl out", i);
 		CHECK(k->has_mode == w->has_mode && k->has_proxy_uid == w->has_uid,
 		      "case %zu: has_*", i);
 		shunt_config_free(c);
@@ -125,23 +132,35 @@ struct wcase {
 	int sidecar;
 	enum shunt_sel in_sel, out_sel;
 	size_t n_in, n_excl_in, n_excl_out, n_out, n_excl_cidr;
+	enum shunt_sel xcidr_sel; /* excludeOutboundCidrs: UNSET, or LIST (also []) */
+	size_t n_incl_out;	  /* includeOutboundPorts */
+	uint16_t incl_out0;	  /* its first port */
 };
 
 #define W(extra) "{\"workloads\": [{\"name\": \"a\"" extra "}]}"
 static const struct wcase wcases[] = {
-	{W(""), -1, SHUNT_SEL_UNSET, SHUNT_SEL_UNSET, 0, 0, 0, 0, 0},
-	{W(", \"sidecar\": true"), 1, SHUNT_SEL_UNSET, SHUNT_SEL_UNSET, 0, 0, 0, 0, 0},
-	{W(", \"sidecar\": false"), 0, SHUNT_SEL_UNSET, SHUNT_SEL_UNSET, 0, 0, 0, 0, 0},
+	{W(""), -1, SHUNT_SEL_UNSET, SHUNT_SEL_UNSET, 0, 0, 0, 0, 0, SHUNT_SEL_UNSET, 0, 0},
+	{W(", \"sidecar\": true"), 1, SHUNT_SEL_UNSET, SHUNT_SEL_UNSET, 0, 0, 0, 0, 0,
+	 SHUNT_SEL_UNSET, 0, 0},
+	{W(", \"sidecar\": false"), 0, SHUNT_SEL_UNSET, SHUNT_SEL_UNSET, 0, 0, 0, 0, 0,
+	 SHUNT_SEL_UNSET, 0, 0},
 	{W(", \"capture\": {\"includeInboundPorts\": [\"*\"], \"includeOutboundCidrs\": [\"*\"]}"),
-	 -1, SHUNT_SEL_ALL, SHUNT_SEL_ALL, 0, 0, 0, 0, 0},
+	 -1, SHUNT_SEL_ALL, SHUNT_SEL_ALL, 0, 0, 0, 0, 0, SHUNT_SEL_UNSET, 0, 0},
 	{W(", \"capture\": {\"includeInboundPorts\": [], \"includeOutboundCidrs\": []}"), -1,
-	 SHUNT_SEL_LIST, SHUNT_SEL_LIST, 0, 0, 0, 0, 0},
+	 SHUNT_SEL_LIST, SHUNT_SEL_LIST, 0, 0, 0, 0, 0, SHUNT_SEL_UNSET, 0, 0},
 	{W(", \"sidecar\": true, \"capture\": {\"includeInboundPorts\": [80, \"8080\"], "
 	   "\"excludeInboundPorts\": [9000], \"excludeOutboundPorts\": [5432, 6379, 27017], "
 	   "\"includeOutboundCidrs\": [\"10.0.0.0/8\"], \"excludeOutboundCidrs\": "
 	   "[\"10.9.0.0/16\", "
 	   "\"fd00::1\"]}"),
-	 1, SHUNT_SEL_LIST, SHUNT_SEL_LIST, 2, 1, 3, 1, 2},
+	 1, SHUNT_SEL_LIST, SHUNT_SEL_LIST, 2, 1, 3, 1, 2, SHUNT_SEL_LIST, 0, 0},
+	/* [] replaces the global exclusions with none (Istio: an empty
+	 * excludeOutboundIPRanges annotation) */
+	{W(", \"capture\": {\"excludeOutboundCidrs\": []}"), -1, SHUNT_SEL_UNSET, SHUNT_SEL_UNSET,
+	 0, 0, 0, 0, 0, SHUNT_SEL_LIST, 0, 0},
+	{W(", \"capture\": {\"includeOutboundPorts\": [\"8443\", 443], \"excludeOutboundCidrs\": "
+	   "[\"10.0.0.0/8\"]}"),
+	 -1, SHUNT_SEL_UNSET, SHUNT_SEL_UNSET, 0, 0, 0, 0, 1, SHUNT_SEL_LIST, 2, 8443},
 };
 
 static void test_workloads(void)
@@ -166,6 +185,13 @@ static void test_workloads(void)
 		CHECK(k->exclude_outbound_ports.n == w->n_excl_out, "case %zu: #excl out", i);
 		CHECK(k->include_outbound_cidrs.n == w->n_out, "case %zu: #out cidrs", i);
 		CHECK(k->exclude_outbound_cidrs.n == w->n_excl_cidr, "case %zu: #excl cidrs", i);
+		CHECK(k->exclude_outbound == w->xcidr_sel, "case %zu: exclude sel %d", i,
+		      k->exclude_outbound);
+		CHECK(k->include_outbound_ports.n == w->n_incl_out &&
+			      (!w->n_incl_out || k->include_outbound_ports.v[0] == w->incl_out0),
+		      "case %zu: includeOutboundPorts", i);
+		CHECK(shunt_workload_capture_set(k) == (strstr(w->json, "capture") != NULL),
+		      "case %zu: capture set", i);
 		shunt_config_free(c);
 	}
 }

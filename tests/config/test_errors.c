@@ -262,7 +262,8 @@ static const struct ecase cases[] = {
 	 "expected a port 1..65535\n"
 	 "t.json:2:47: $.workloads[0].capture.excludeOutboundIPRanges: unknown key "
 	 "'excludeOutboundIPRanges'; expected one of 'includeInboundPorts', 'excludeInboundPorts', "
-	 "'excludeOutboundPorts', 'includeOutboundCidrs', 'excludeOutboundCidrs'\n"
+	 "'excludeOutboundPorts', 'includeOutboundPorts', 'includeOutboundCidrs', "
+	 "'excludeOutboundCidrs'\n"
 	 "t.json:3:45: $.workloads[1].capture: a workload with \"sidecar\": false is never "
 	 "captured; remove 'capture' or the sidecar setting\n"},
 	{"{\"capture\": {\"mode\": \"istio\", \"proxyUid\": null, \"includeOutboundCidrs\": [],\n"
@@ -270,6 +271,32 @@ static const struct ecase cases[] = {
 	 " \"workloads\": [{\"name\": \"a\", \"sidecar\": true, \"capture\": "
 	 "{\"includeInboundPorts\": "
 	 "[\"*\"], \"includeOutboundCidrs\": [\"fd00::/8\", \"10.1.0.0/16\"]}}]}",
+	 NULL},
+	/* includeOutboundPorts (global and per workload); excludeOutboundCidrs []
+	 * is accepted per workload only (it clears the global list there) */
+	{"{\"capture\": {\"includeOutboundPorts\": [\"https\", 0, 70000], "
+	 "\"excludeOutboundCidrs\": []},\n"
+	 " \"workloads\": [{\"name\": \"a\", \"capture\": {\"includeOutboundPorts\": [], "
+	 "\"excludeOutboundCidrs\": \"10.0.0.0/8\"}},\n"
+	 " {\"name\": \"b\", \"capture\": {\"includeOutboundPorts\": [443, \"8443\"], "
+	 "\"excludeOutboundCidrs\": [5]}}]}",
+	 "t.json:1:39: $.capture.includeOutboundPorts[0]: port 'https' is not a number; expected a "
+	 "port 1..65535\n"
+	 "t.json:1:48: $.capture.includeOutboundPorts[1]: port 0 is out of range; expected "
+	 "1..65535\n"
+	 "t.json:1:51: $.capture.includeOutboundPorts[2]: port 70000 is out of range; expected "
+	 "1..65535\n"
+	 "t.json:1:83: $.capture.excludeOutboundCidrs: empty list; omit 'excludeOutboundCidrs' or "
+	 "give at least one value\n"
+	 "t.json:2:66: $.workloads[0].capture.includeOutboundPorts: empty list; omit "
+	 "'includeOutboundPorts' or give at least one value\n"
+	 "t.json:2:94: $.workloads[0].capture.excludeOutboundCidrs: expected an array of CIDR "
+	 "strings, got a string\n"
+	 "t.json:3:92: $.workloads[1].capture.excludeOutboundCidrs[0]: expected a CIDR string such "
+	 "as \"10.0.0.0/8\", got an integer\n"},
+	{"{\"capture\": {\"mode\": \"istio\", \"includeOutboundPorts\": [443]},\n"
+	 " \"workloads\": [{\"name\": \"a\", \"capture\": {\"includeOutboundPorts\": [8443], "
+	 "\"excludeOutboundCidrs\": []}}]}",
 	 NULL},
 	/* remaining messages, one case each */
 	{POL("{\"action\": 1, \"rules\": [{\"from\": [], \"to\": [], \"when\": []}]}"),

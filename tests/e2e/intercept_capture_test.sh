@@ -8,7 +8,11 @@
 # "istio" from the config alone, includeOutboundCidrs / excludeOutboundCidrs
 # (exclude wins), app2's excludeOutboundPorts, app1's includeInboundPorts,
 # app3 with "sidecar": false, proxyMark overridden by --proxy-mark.
-# Part 2: app2 -> app1 over IPv6 through both shunt-proxy sidecars: 200 and
+# Part 2: includeOutboundPorts (global, per workload, --include-outbound-port)
+# against the include/exclude ranges and excluded ports, in istio-iptables'
+# order; a workload's "excludeOutboundCidrs": [] clears the global exclusions;
+# shuntctl status lists the capture settings.
+# Part 3: app2 -> app1 over IPv6 through both shunt-proxy sidecars: 200 and
 # 403, every leg accelerated.
 set -euo pipefail
 B=$1
@@ -45,7 +49,8 @@ NET24=${A1%.*}.0/24
 
 echo "== servers: app1 nginx on $A1:80, :8080, :15006 (inbound stand-in), [$A16]:80; app3 on :80"
 start_nginx app1 "$A1:80" "$A1:8080" "$A1:$ISTIO_IN" "[$A16]:80"
-start_nginx app3 "$A3:80" "[$A36]:80"
+start_nginx app3 "$A3:80" "[$A36]:80" "$A3:8081" "[$A36]:8081" "[$A36]:8082" "[$A36]:8083" \
+	"[$A36]:8084" "[$A36]:15020"
 
 echo "== part 1: shuntd with the capture settings in the config only (+ --proxy-mark 77)"
 {
@@ -117,7 +122,79 @@ check "app2 -> $A1:80 after reload: excluded, app1's inbound listener" "connecte
 exec 7<&-
 stop_shuntd
 
-echo "== part 2: app2 -> [$A16]:80 through both sidecars over IPv6"
+echo "== part 2: includeOutboundPorts; app1's excludeOutboundCidrs [] clears the global list"
+# global: include $NET24 (IPv4 only), exclude $A3/32, include port 8081, exclude port
+# 8082; flags add 8082 (excluded: exclusion wins), 8083 and 15020 (Istio's own: stays
+# excluded). app1: excludeOutboundCidrs [] and includeOutboundPorts [8084]. Inbound
+# capture off, so only the source's own outbound capture counts.
+jq --arg net "$NET24" --arg x "$A3/32" '.capture = {"mode": "istio", "inboundCapture": false,
+      "includeOutboundCidrs": [$net], "excludeOutboundCidrs": [$x],
+      "includeOutboundPorts": [8081], "excludeOutboundPorts": [8082]}
+    | .workloads |= map(del(.sidecar) | del(.capture)
+      | if .name == "app1" then .capture = {"excludeOutboundCidrs": [],
+                                           "includeOutboundPorts": [8084]} else . end)' \
+	"$T/raw.json" >"$T/ports.json"
+chmod 644 "$T/ports.json"
+"$B/sockmap/shuntctl" validate "$T/ports.json" >"$T/validate-ports.log"
+start_shuntd --config "$T/ports.json" --include-outbound-port 8082 \
+	--include-outbound-port 8083 --include-outbound-port 15020
+check "status: global outbound ranges, ports, per-workload overrides" \
+	"[\"$NET24\"] [\"$A3/32\"] [8081,8082,8083,15020] [8082,15000,15001,15004,15006,15008,15020,15021,15090] 1 0" \
+	"$("$B/sockmap/shuntctl" --pin-dir "$PIN" status --json | jq -c -r '.interception |
+		"\(.include_outbound_cidrs) \(.exclude_outbound_cidrs) \(.include_outbound_ports) \(.exclude_outbound_ports) \(.workload_capture_overrides) \(.workloads_without_sidecar)"')"
+"$B/sockmap/shuntctl" --pin-dir "$PIN" status >"$T/status-ports.txt"
+check "status (text): include outbound ports" \
+	"  include outbound ports: 8081 8082 8083 15020" \
+	"$(grep 'include outbound ports' "$T/status-ports.txt")"
+
+mkfifo "$T/od2.out" "$T/od1.out"
+as_proxy app2 "$TOOL" origdst-server "$ISTIO_OUT" 2 >"$T/od2.out" 2>>"$T/od2.log" &
+OD2=$!
+as_proxy app1 "$TOOL" origdst-server "$ISTIO_OUT" 2 >"$T/od1.out" 2>>"$T/od1.log" &
+OD1=$!
+PIDS+=("$OD2" "$OD1")
+exec 7<"$T/od2.out" 8<"$T/od1.out"
+read -r line <&7
+check "app2's outbound stand-in up" listening "$line"
+read -r line <&8
+check "app1's outbound stand-in up" listening "$line"
+orig() { # orig FD: the next original destination a stand-in read (10 s deadline)
+	local l
+	read -r -t 10 l <&"$1" || l=none
+	echo "$l"
+}
+
+check "app2 -> $A3:80 (exclude range): not captured" "connected out=0 in=0" \
+	"$(captured app2 "$TOOL" connect "$A3" 80)"
+check "app2 -> $A3:8081 (included port, but the exclude range wins as in istio-iptables)" \
+	"connected out=0 in=0" "$(captured app2 "$TOOL" connect "$A3" 8081)"
+check "app2 -> [$A36]:80 (outside the include ranges): not captured" "connected out=0 in=0" \
+	"$(captured app2 "$TOOL" connect "$A36" 80)"
+check "app2 -> [$A36]:8081 (outside the include ranges, includeOutboundPorts): captured" \
+	"connected out=1 in=0" "$(captured app2 "$TOOL" connect "$A36" 8081)"
+check "  original destination" "orig [$A36]:8081" "$(orig 7)"
+check "app2 -> [$A36]:8083 (--include-outbound-port adds to the file): captured" \
+	"connected out=1 in=0" "$(captured app2 "$TOOL" connect "$A36" 8083)"
+check "  original destination" "orig [$A36]:8083" "$(orig 7)"
+check "app2 -> [$A36]:8082 (included and excluded: the exclusion wins)" \
+	"connected out=0 in=0" "$(captured app2 "$TOOL" connect "$A36" 8082)"
+check "app2 -> [$A36]:15020 (Istio's own port stays excluded)" "connected out=0 in=0" \
+	"$(captured app2 "$TOOL" connect "$A36" 15020)"
+check "app2 -> [$A36]:8084 (app1's port, not app2's): not captured" "connected out=0 in=0" \
+	"$(captured app2 "$TOOL" connect "$A36" 8084)"
+check "app1 -> $A3:80 (its excludeOutboundCidrs [] clears the global exclusion)" \
+	"connected out=1 in=0" "$(captured app1 "$TOOL" connect "$A3" 80)"
+check "  original destination" "orig $A3:80" "$(orig 8)"
+check "app1 -> [$A36]:8084 (its own includeOutboundPorts)" "connected out=1 in=0" \
+	"$(captured app1 "$TOOL" connect "$A36" 8084)"
+check "  original destination" "orig [$A36]:8084" "$(orig 8)"
+exec 7<&- 8<&-
+# they exit after their two connections; after a failed check, free app1's :15001 for part 3
+kill -TERM "$OD2" "$OD1" 2>/dev/null || true
+wait "$OD2" "$OD1" 2>/dev/null || true
+stop_shuntd
+
+echo "== part 3: app2 -> [$A16]:80 through both sidecars over IPv6"
 write_config "$T/node6.json" ""
 start_shuntd --config "$T/node6.json" --capture istio
 for p in app1 app2; do

@@ -34,6 +34,7 @@ enum {
 #define INB	SHUNT_CAP_INBOUND
 #define NOOUT	SHUNT_PORT_NO_OUTBOUND
 #define NOIN	SHUNT_PORT_NO_INBOUND
+#define OUTINC	SHUNT_PORT_OUT_INCLUDE
 
 static void test_decide(void)
 {
@@ -160,6 +161,83 @@ static void test_decide(void)
 	}
 }
 
+/*
+ * includeOutboundPorts (OUTINC) against the outbound ranges and excluded
+ * ports, in istio-iptables' rule order: excluded ports, exclude ranges,
+ * included ports, include ranges (out_skip = not allowed by the ranges,
+ * out_excluded = in an exclude range).
+ */
+static void test_decide_include_ports(void)
+{
+	static const struct {
+		const char *name;
+		unsigned mode, src, dst, meshed, proxy, nosidecar;
+		unsigned verdict, port, port_flags, out_skip, out_excluded;
+		int want;
+	} t[] = {
+		{"istio: included port outside the include ranges -> outbound", ISTIO, 2, 0, 0, 0,
+		 0, V_ALLOW, 443, OUTINC, 1, 0, OUT},
+		{"istio: same, meshed local dst -> still its own outbound", ISTIO, 2, 1, 1, 0, 0,
+		 V_ALLOW, 443, OUTINC, 1, 0, OUT},
+		{"istio: not included, outside the ranges -> direct", ISTIO, 2, 0, 0, 0, 0, V_ALLOW,
+		 443, 0, 1, 0, PASS},
+		{"istio: included port in an exclude range -> direct", ISTIO, 2, 0, 0, 0, 0,
+		 V_ALLOW, 443, OUTINC, 1, 1, PASS},
+		{"istio: included port in an exclude range, meshed dst -> its inbound", ISTIO, 2, 1,
+		 1, 0, 0, V_ALLOW, 443, OUTINC, 1, 1, IN},
+		{"istio: included and excluded port -> excluded wins", ISTIO, 2, 0, 0, 0, 0,
+		 V_ALLOW, 443, OUTINC | NOOUT, 0, 0, PASS},
+		{"istio: included and excluded port outside the ranges", ISTIO, 2, 0, 0, 0, 0,
+		 V_ALLOW, 443, OUTINC | NOOUT, 1, 0, PASS},
+		{"istio: Istio's own port stays excluded", ISTIO, 2, 0, 0, 0, 0, V_ALLOW, 15020,
+		 OUTINC | NOOUT | NOIN, 1, 0, PASS},
+		{"istio: included port inside the ranges -> outbound", ISTIO, 2, 0, 0, 0, 0,
+		 V_ALLOW, 443, OUTINC, 0, 0, OUT},
+		{"istio: the proxy's own connection is never sent back", ISTIO, 2, 0, 0, 1, 0,
+		 V_ALLOW, 443, OUTINC, 1, 0, PASS},
+		{"istio: the proxy to a meshed dst -> inbound", ISTIO, 2, 1, 1, 1, 0, V_ALLOW, 443,
+		 OUTINC, 1, 0, IN},
+		{"istio: no-sidecar source -> direct", ISTIO, 2, 0, 0, 0, 1, V_ALLOW, 443, OUTINC,
+		 1, 0, PASS},
+		{"istio: unknown source -> direct", ISTIO, 0, 0, 0, 0, 0, V_ALLOW, 443, OUTINC, 1,
+		 0, PASS},
+		{"istio: to the outbound listener port itself", ISTIO, 2, 0, 0, 0, 0, V_ALLOW,
+		 15001, OUTINC, 1, 0, PASS},
+		{"l7: included port lifts the ranges, L7 verdict -> outbound", L7, 2, 1, 1, 0, 0,
+		 V_L7, 443, OUTINC, 1, 0, OUT},
+		{"l7: included port, allow -> direct", L7, 2, 1, 1, 0, 0, V_ALLOW, 443, OUTINC, 1,
+		 0, PASS},
+		{"off: nothing captured", OFF, 2, 0, 0, 0, 0, V_ALLOW, 443, OUTINC, 0, 0, PASS},
+		{"istio: denied stays denied", ISTIO, 2, 1, 1, 0, 0, V_DENY, 443, OUTINC, 1, 0,
+		 DENY},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct shunt_capture_cfg cfg = {.mode = t[i].mode,
+						.flags = POL | INB,
+						.proxy_uid = 1337,
+						.outbound_port = 15001,
+						.inbound_port = 15006};
+		struct shunt_capture_in in = {
+			.src_identity = t[i].src,
+			.dst_identity = t[i].dst,
+			.verdict = t[i].verdict,
+			.port_flags = t[i].port_flags,
+			.dst_port = (__u16)t[i].port,
+			.src_known = t[i].src != 0,
+			.dst_known = t[i].dst != 0,
+			.dst_meshed = (__u8)t[i].meshed,
+			.is_proxy = (__u8)t[i].proxy,
+			.src_nosidecar = (__u8)t[i].nosidecar,
+			.out_skip = (__u8)t[i].out_skip,
+			.out_excluded = (__u8)t[i].out_excluded,
+		};
+		int got = shunt_capture_decide(&cfg, &in);
+
+		CHECK(got == t[i].want, "%s: got %d want %d", t[i].name, got, t[i].want);
+	}
+}
+
 static int parse(struct shunt_opts *o, const char *const *args, char *err, size_t len)
 {
 	char *argv[32];
@@ -243,6 +321,28 @@ static void test_opts(void)
 		CHECK(parse(&o, bad[i], err, sizeof(err)) == -EINVAL && err[0],
 		      "bad case %zu (%s) accepted", i, bad[i][0]);
 	CHECK(!strcmp(shunt_capture_name(SHUNT_CAPTURE_L7), "l7"), "name");
+	/* --include-outbound-port: repeatable; a port also excluded keeps both flags */
+	CHECK(parse(&o,
+		    (const char *const[]){"--capture", "istio", "--include-outbound-port", "443",
+					  "--include-outbound-port", "8081",
+					  "--exclude-outbound-port", "8081",
+					  "--include-outbound-port", "15020", NULL},
+		    err, sizeof(err)) == 0,
+	      "%s", err);
+	CHECK(o.n_incl_out == 3 && o.incl_out[0] == 443, "include ports %zu", o.n_incl_out);
+	CHECK(shunt_icpt_port_flags(&o, 443) == SHUNT_PORT_OUT_INCLUDE, "443");
+	CHECK(shunt_icpt_port_flags(&o, 8081) == (SHUNT_PORT_OUT_INCLUDE | SHUNT_PORT_NO_OUTBOUND),
+	      "8081");
+	CHECK(shunt_icpt_port_flags(&o, 15020) ==
+		      (SHUNT_PORT_OUT_INCLUDE | SHUNT_PORT_NO_OUTBOUND | SHUNT_PORT_NO_INBOUND),
+	      "15020");
+	CHECK(parse(&o, (const char *const[]){"--include-outbound-port", "0", NULL}, err,
+		    sizeof(err)) == -EINVAL &&
+		      strstr(err, "--include-outbound-port"),
+	      "bad include port: %s", err);
+	CHECK(parse(&o, (const char *const[]){"--include-outbound-port", "https", NULL}, err,
+		    sizeof(err)) == -EINVAL,
+	      "named include port");
 	for (i = SHUNT_CNT_CAPTURED_OUT; i < SHUNT_CNT__MAX; i++)
 		CHECK(shunt_counter_name((unsigned)i) != NULL, "counter %zu named", i);
 }
@@ -263,6 +363,11 @@ static void test_port_merge(void)
 		{0, 0, 0, SHUNT_IDENT_IN_ONLY, NOIN},
 		{0, 0, SHUNT_PORT_IN_INCLUDE, SHUNT_IDENT_IN_ONLY | SHUNT_IDENT_WPORTS, 0},
 		{NOIN, 0, SHUNT_PORT_IN_INCLUDE, SHUNT_IDENT_IN_ONLY, NOIN}, /* global wins */
+		/* includeOutboundPorts: the global one and the source's, never the dst's */
+		{OUTINC, 0, 0, 0, OUTINC},
+		{0, OUTINC, 0, 0, OUTINC},
+		{0, 0, OUTINC, SHUNT_IDENT_WPORTS, 0},
+		{NOOUT, OUTINC, 0, 0, NOOUT | OUTINC},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -383,6 +488,62 @@ static void test_out_cidrs(void)
 	}
 }
 
+/* shuntctl status reads the closed global set back: the ranges as given
+ * (nested ranges of the same kind are redundant and not listed). */
+static void test_out_cidrs_listed(void)
+{
+	static const struct {
+		const char *cidr;
+		__u32 flags;
+	} in[] = {
+		{"10.0.0.0/8", SHUNT_CIDR_INCLUDE},	{"10.1.0.0/16", SHUNT_CIDR_EXCLUDE},
+		{"10.1.2.0/24", SHUNT_CIDR_EXCLUDE}, /* inside the exclude: redundant */
+		{"10.2.0.0/16", SHUNT_CIDR_INCLUDE}, /* inside the include: redundant */
+		{"192.168.1.1/32", SHUNT_CIDR_EXCLUDE}, {"fd00::/16", SHUNT_CIDR_INCLUDE},
+		{"fd00:1::/32", SHUNT_CIDR_EXCLUDE},
+	};
+	/* in the closed set's order: by prefix length (IPv4 counts 96 more) */
+	static const char *const want_inc = "fd00::/16 10.0.0.0/8 ";
+	static const char *const want_exc = "fd00:1::/32 10.1.0.0/16 192.168.1.1/32 ";
+	struct shunt_icpt_out_cidr v[16];
+	char inc[256] = "", exc[256] = "", text[80];
+	struct shunt_opts o;
+	size_t n = 0, i;
+
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct shunt_cidr_key k;
+
+		CHECK(shunt_parse_cidr(in[i].cidr, &k) == 0, "%s", in[i].cidr);
+		shunt_out_cidr_entry(&v[n++], SHUNT_IDENT_ANY, &k, in[i].flags);
+	}
+	/* a workload's own entries do not mix into the global lists */
+	{
+		struct shunt_cidr_key k;
+
+		CHECK(shunt_parse_cidr("172.16.0.0/12", &k) == 0, "own");
+		shunt_out_cidr_entry(&v[n++], 5, &k, SHUNT_CIDR_INCLUDE);
+	}
+	n = shunt_out_cidrs_close(v, n);
+	for (i = 0; i < n; i++) {
+		if (v[i].key.identity != SHUNT_IDENT_ANY)
+			continue;
+		shunt_format_out_cidr(text, sizeof(text), &v[i].key);
+		strcat(text, " ");
+		if (shunt_out_cidr_listed(v, n, i, SHUNT_CIDR_INCLUDE))
+			strcat(inc, text);
+		if (shunt_out_cidr_listed(v, n, i, SHUNT_CIDR_EXCLUDE))
+			strcat(exc, text);
+	}
+	CHECK(!strcmp(inc, want_inc), "include: '%s'", inc);
+	CHECK(!strcmp(exc, want_exc), "exclude: '%s'", exc);
+	/* the default "*" reads back as "*" */
+	shunt_opts_init(&o);
+	n = shunt_out_cidrs_close(v, shunt_out_cidrs_global(&o, v));
+	shunt_format_out_cidr(text, sizeof(text), &v[0].key);
+	CHECK(n == 1 && shunt_out_cidr_listed(v, n, 0, SHUNT_CIDR_INCLUDE) && !strcmp(text, "*"),
+	      "'*': '%s'", text);
+}
+
 /* The config's capture section and per-workload fields -> options and tables. */
 static void test_capture_config(void)
 {
@@ -497,6 +658,108 @@ cleanup:
 	shunt_diags_free(&d);
 #else
 	printf("capture config: skipped (built without config/)\n");
+#endif
+}
+
+/*
+ * includeOutboundPorts from the file (global, added to by the flag) and per
+ * workload; an explicitly empty exclude list (config [] or an empty
+ * excludeOutboundIPRanges annotation) clears the global exclusions.
+ */
+static void test_include_ports_config(void)
+{
+#ifdef SHUNT_HAVE_CONFIG
+	static const char *json =
+		"{\"capture\": {\"mode\": \"istio\", \"includeOutboundPorts\": [443],"
+		" \"includeOutboundCidrs\": [\"10.0.0.0/8\"], \"excludeOutboundCidrs\": "
+		"[\"10.96.0.0/12\"]},"
+		" \"workloads\": ["
+		"  {\"name\": \"plain\", \"addresses\": [\"10.0.0.1\"]},"
+		"  {\"name\": \"noexcl\", \"addresses\": [\"10.0.0.2\"], "
+		"   \"capture\": {\"excludeOutboundCidrs\": [], \"includeOutboundPorts\": [8443]}},"
+		"  {\"name\": \"annot\", \"addresses\": [\"10.0.0.3\"]}]}";
+	static const char *const keys[] = {SHUNT_ISTIO_ANNOTATION_PREFIX "excludeOutboundIPRanges",
+					   SHUNT_ISTIO_ANNOTATION_PREFIX "includeOutboundPorts"};
+	static const char *const vals[] = {"", "9443, 9444"};
+	struct shunt_diags d = {0};
+	struct shunt_config *c = NULL;
+	struct shunt_icpt_tables t = {0};
+	struct shunt_icpt_cg cg[3];
+	struct shunt_icpt_addr addr[3];
+	struct shunt_opts o;
+	char err[160];
+	size_t i, n_in = 0;
+	__u32 id_plain = shunt_identity_of(0), id_noexcl = shunt_identity_of(1),
+	      id_annot = shunt_identity_of(2);
+
+	if (shunt_config_load_string(json, "cap.json", &c, &d)) {
+		shunt_diags_print(&d, stderr);
+		CHECK(0, "config");
+		goto cleanup;
+	}
+	/* the annotated workload: as shuntd's registry hands a pod's annotations over */
+	CHECK(shunt_workload_capture_from_annotations(&c->workloads[2].capture, keys, vals, 2,
+						      "pod default/annot", &d) == 0 &&
+		      d.n == 0,
+	      "annotations");
+	CHECK(c->workloads[2].capture.exclude_outbound == SHUNT_SEL_LIST &&
+		      c->workloads[2].capture.exclude_outbound_cidrs.n == 0,
+	      "empty annotation = an explicit empty list");
+	CHECK(parse(&o, (const char *const[]){"--include-outbound-port", "8080", NULL}, err,
+		    sizeof(err)) == 0,
+	      "%s", err);
+	CHECK(shunt_capture_apply_config(&o, &c->capture, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.n_incl_out == 2 && o.incl_out[0] == 8080 && o.incl_out[1] == 443,
+	      "the flag adds to the file: %zu", o.n_incl_out);
+	CHECK(shunt_icpt_port_flags(&o, 443) == SHUNT_PORT_OUT_INCLUDE, "global 443");
+	for (i = 0; i < 3; i++) {
+		struct shunt_ident v = {shunt_identity_of((int)i),
+					SHUNT_IDENT_HAS | SHUNT_IDENT_MESHED};
+		char a[16];
+
+		snprintf(a, sizeof(a), "10.0.0.%zu", i + 1);
+		cg[i] = (struct shunt_icpt_cg){200 + i, v};
+		addr[i].v = v;
+		CHECK(shunt_parse_cidr(a, &addr[i].key) == 0, "addr");
+	}
+	t.cg = cg;
+	t.n_cg = 3;
+	t.addr = addr;
+	t.n_addr = 3;
+	CHECK(shunt_capture_tables(c, &o, &t) == 0, "tables");
+	CHECK(!(cg[0].v.flags & (SHUNT_IDENT_OWN_CIDRS | SHUNT_IDENT_WPORTS)), "plain: %#x",
+	      cg[0].v.flags);
+	for (i = 1; i < 3; i++)
+		CHECK((cg[i].v.flags & (SHUNT_IDENT_OWN_CIDRS | SHUNT_IDENT_WPORTS)) ==
+			      (SHUNT_IDENT_OWN_CIDRS | SHUNT_IDENT_WPORTS),
+		      "workload %zu: %#x", i, cg[i].v.flags);
+	CHECK(t.n_wport == 3, "wports %zu", t.n_wport);
+	for (i = 0; i < t.n_wport; i++) {
+		__u32 id = t.wport[i].key.identity;
+		__u16 port = t.wport[i].key.port;
+
+		CHECK(t.wport[i].flags == SHUNT_PORT_OUT_INCLUDE &&
+			      ((id == id_noexcl && port == 8443) ||
+			       (id == id_annot && (port == 9443 || port == 9444))),
+		      "wport %u/%u: %#x", id, port, t.wport[i].flags);
+	}
+	/* own ranges: the global include 10/8, no exclusion at all */
+	for (i = 0; i < t.n_out_cidr; i++) {
+		CHECK(t.out_cidr[i].key.identity != id_plain, "plain has no own ranges");
+		CHECK(!(t.out_cidr[i].flags & SHUNT_CIDR_EXCLUDE), "no own exclusion");
+		n_in++;
+	}
+	CHECK(n_in == 2, "own ranges %zu", n_in);
+	CHECK(shunt_out_cidr_allows(lpm(t.out_cidr, t.n_out_cidr, id_noexcl, "10.96.0.1")) &&
+		      shunt_out_cidr_allows(lpm(t.out_cidr, t.n_out_cidr, id_annot, "10.96.0.1")) &&
+		      !shunt_out_cidr_allows(lpm(t.out_cidr, t.n_out_cidr, id_annot, "11.0.0.1")),
+	      "global exclusion cleared, global include kept");
+	shunt_capture_tables_free(&t);
+cleanup:
+	shunt_config_free(c);
+	shunt_diags_free(&d);
+#else
+	printf("include ports config: skipped (built without config/)\n");
 #endif
 }
 
@@ -624,5 +887,8 @@ int main(void)
 	test_port_merge();
 	test_out_cidrs();
 	test_capture_config();
+	test_decide_include_ports();
+	test_out_cidrs_listed();
+	test_include_ports_config();
 	return check_done("intercept_unit_test");
 }

@@ -83,15 +83,21 @@ enum shunt_sel {
 
 /* workloads[].capture: Istio's per-pod annotations
  * traffic.sidecar.istio.io/{includeInboundPorts, excludeInboundPorts,
- * excludeOutboundPorts, includeOutboundIPRanges, excludeOutboundIPRanges}. */
+ * excludeOutboundPorts, includeOutboundPorts, includeOutboundIPRanges,
+ * excludeOutboundIPRanges}. */
 struct shunt_workload_capture {
 	enum shunt_sel include_inbound; /* includeInboundPorts */
 	struct shunt_portlist include_inbound_ports;
 	struct shunt_portlist exclude_inbound_ports;  /* excludeInboundPorts */
 	struct shunt_portlist exclude_outbound_ports; /* excludeOutboundPorts */
-	enum shunt_sel include_outbound;	      /* includeOutboundCidrs */
+	struct shunt_portlist
+		include_outbound_ports;	 /* includeOutboundPorts (added to the global) */
+	enum shunt_sel include_outbound; /* includeOutboundCidrs */
 	struct shunt_cidrlist include_outbound_cidrs;
-	struct shunt_cidrlist exclude_outbound_cidrs; /* excludeOutboundCidrs */
+	/* excludeOutboundCidrs: UNSET (the global list applies) or LIST (replaces
+	 * it; [] / an empty annotation = no exclusion at all); never ALL */
+	enum shunt_sel exclude_outbound;
+	struct shunt_cidrlist exclude_outbound_cidrs;
 };
 
 struct shunt_workload {
@@ -115,9 +121,10 @@ struct shunt_workload {
  * "traffic.sidecar.istio.io/excludeOutboundPorts"; other keys are skipped)
  * into *out, with Istio's value syntax (see config/src/annotations.c):
  * includeInboundPorts ("*" | ports | "" = none), excludeInboundPorts,
- * excludeOutboundPorts (ports), includeOutboundIPRanges ("*" | CIDRs | "" =
- * none), excludeOutboundIPRanges (CIDRs). Absent annotations stay unset.
- * includeOutboundPorts, excludeInterfaces, kubevirtInterfaces and unknown
+ * excludeOutboundPorts, includeOutboundPorts (ports), includeOutboundIPRanges
+ * ("*" | CIDRs | "" = none), excludeOutboundIPRanges (CIDRs | "" = none:
+ * replaces the global list either way). Absent annotations stay unset.
+ * excludeInterfaces, kubevirtInterfaces and unknown
  * traffic.sidecar.istio.io keys: a diagnostic starting "warning:", ignored.
  * A bad value: one diagnostic per problem (file = who, e.g. "pod ns/name";
  * path = $.annotations["<key>"]), *out all unset (the global settings
@@ -260,7 +267,8 @@ struct shunt_capture_config {
 	bool has_outbound_port, has_inbound_port;
 	bool inbound_capture, has_inbound_capture;
 	struct shunt_portlist exclude_outbound_ports, exclude_inbound_ports;
-	enum shunt_sel include_outbound; /* UNSET when absent = ALL */
+	struct shunt_portlist include_outbound_ports; /* includeOutboundPorts */
+	enum shunt_sel include_outbound;	      /* UNSET when absent = ALL */
 	struct shunt_cidrlist include_outbound_cidrs, exclude_outbound_cidrs;
 	bool l4_policy, has_l4_policy;
 	bool l7_proxy, has_l7_proxy;
