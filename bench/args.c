@@ -36,6 +36,11 @@ const char *bench_placement_name(enum bench_placement p)
 	return p == BENCH_SAME ? "same" : "split";
 }
 
+const char *bench_net_name(enum bench_net n)
+{
+	return n == BENCH_NET_PODS ? "pods" : "lo";
+}
+
 const char *bench_workload_name(enum bench_workload w)
 {
 	switch (w) {
@@ -400,6 +405,38 @@ static const char *flag_value(const char *arg, const char *name, int argc, char 
 	return argv[++*i];
 }
 
+/* --net pods: UNIX sockets do not cross network namespaces and the proxy
+ * paths are loopback-only. Named in --paths: an error; default: dropped and
+ * listed in net_skipped. */
+static int drop_pods_paths(struct bench_opts *o, char *err, size_t errlen)
+{
+	int kept = 0;
+	size_t used = 0;
+
+	for (int i = 0; i < o->n_paths; i++) {
+		const struct bench_path *p = &o->paths[i];
+		bool unix_path = p->kind == BENCH_PATH_UNIX;
+
+		if (!unix_path && !bench_path_is_proxy(p)) {
+			o->paths[kept++] = *p;
+			continue;
+		}
+		if (p->explicit_path)
+			return fail(err, errlen,
+				    "--paths: '%s' is not available with --net pods (%s); use "
+				    "--net lo for it",
+				    p->name,
+				    unix_path ? "a UNIX socket does not cross network namespaces"
+					      : "proxy paths are measured on loopback only");
+		used += (size_t)snprintf(o->net_skipped + used, sizeof(o->net_skipped) - used,
+					 "%s%s", used ? ", " : "", p->name);
+		if (used >= sizeof(o->net_skipped))
+			used = sizeof(o->net_skipped) - 1;
+	}
+	o->n_paths = kept;
+	return 0;
+}
+
 int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, size_t errlen)
 {
 	bool have_mode = false, have_paths = false;
@@ -581,6 +618,15 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 			l7_flag = "--proxy-config";
 			o->proxy_config = v;
 			ret = *v ? 0 : fail(err, errlen, "--proxy-config needs a file name");
+		} else if (VALUE_OF("--net")) {
+			NEED_VALUE("--net");
+			ret = 0;
+			if (strcmp(v, "lo") == 0)
+				o->net = BENCH_NET_LO;
+			else if (strcmp(v, "pods") == 0)
+				o->net = BENCH_NET_PODS;
+			else
+				ret = fail(err, errlen, "--net: unknown '%s' (want lo or pods)", v);
 		} else if (VALUE_OF("--shuntd")) {
 			NEED_VALUE("--shuntd");
 			o->shuntd_path = v;
@@ -629,6 +675,11 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, char *err, siz
 				return fail(err, errlen,
 					    "--paths: '%s' is only for the http and connect modes",
 					    o->paths[i].name);
+	}
+	if (o->net == BENCH_NET_PODS) {
+		ret = drop_pods_paths(o, err, errlen);
+		if (ret)
+			return ret;
 	}
 	if (o->quick) {
 		if (!have_duration)

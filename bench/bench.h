@@ -69,6 +69,12 @@ enum bench_path_kind {
 	BENCH_PATH_NGINX,	/* nginx, one worker */
 };
 
+/* --net: where the two ends live. */
+enum bench_net {
+	BENCH_NET_LO = 0, /* both in shunt-bench's netns, 127.0.0.1 (default) */
+	BENCH_NET_PODS,	  /* two pod netns, eth0 veths on a bridge in a node netns */
+};
+
 enum bench_placement {
 	BENCH_SAME = 0,	 /* both ends pinned to the cpus[0] list */
 	BENCH_SPLIT = 1, /* client on cpus[0], server (and proxy) on cpus[1] */
@@ -124,6 +130,9 @@ struct bench_opts {
 	bool exchange;		  /* connect: one request/response per connection */
 	const char *proxy_path;	  /* shunt-proxy binary */
 	const char *proxy_config; /* shunt config (listeners are replaced) */
+	enum bench_net net;
+	/* --net pods: default paths left out ("unix, proxy"), for the note */
+	char net_skipped[128];
 };
 
 struct bench_cell {
@@ -185,6 +194,7 @@ bool bench_cell_has_path(const struct bench_cell *c, const struct bench_path *p)
 int bench_build_cells(const struct bench_opts *o, struct bench_cell *cells, int max);
 
 const char *bench_placement_name(enum bench_placement p);
+const char *bench_net_name(enum bench_net n);
 const char *bench_workload_name(enum bench_workload w);
 bool bench_opts_want_accel(const struct bench_opts *o);
 /* Path runs in a cgroup a shuntd accelerates (accel, accel:MODE, proxy+accel). */

@@ -283,7 +283,7 @@ static int l7_server_main(const struct bench_cell_spec *spec, struct bench_share
 	double cpu0 = 0;
 	int lfd = -1, ret = 1, phase_seen = 0;
 
-	if (wl_child_setup(spec, spec->server_cpus, parent, s))
+	if (wl_child_setup(spec, spec->server_cpus, spec->server_netns, parent, s))
 		goto cleanup;
 	buf = malloc(IO_BUF);
 	if (!buf || make_msg(true, spec->size, &sv.resp, &sv.resp_len)) {
@@ -480,7 +480,7 @@ static int open_socket(struct client *cl, int *fd_out, bool *connected)
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_addr.s_addr = wl_server_ip(spec);
 		sin.sin_port = cl->port;
 		alen = sizeof(sin);
 		sa = (struct sockaddr *)&sin;
@@ -781,7 +781,7 @@ static int l7_client_main(const struct bench_cell_spec *spec, struct bench_share
 	double drain;
 	int ret = 1;
 
-	if (wl_child_setup(spec, spec->client_cpus, parent, cl.s))
+	if (wl_child_setup(spec, spec->client_cpus, spec->client_netns, parent, cl.s))
 		goto cleanup;
 	cl.c = calloc((size_t)spec->conns, sizeof(*cl.c));
 	cl.idle = calloc((size_t)spec->conns, sizeof(*cl.idle));
@@ -1060,7 +1060,7 @@ static int proxy_start(const struct bench_cell_spec *spec, int lport, int bport,
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
 		}
-		if (wl_child_setup(spec, spec->server_cpus, parent, &dummy)) {
+		if (wl_child_setup(spec, spec->server_cpus, NULL, parent, &dummy)) {
 			fprintf(stderr, "shunt-bench: %s\n", dummy.msg);
 			_exit(126);
 		}

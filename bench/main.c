@@ -11,6 +11,7 @@
  */
 #include "accel.h"
 #include "bench.h"
+#include "podnet.h"
 #include "report.h"
 #include "stats.h"
 #include "workload.h"
@@ -70,6 +71,14 @@ static const char usage_text[] =
 	"                     $PATH)\n"
 	"  --proxy-config F   shunt config for shunt-proxy (its listeners are replaced;\n"
 	"                     default: allow-all)\n"
+	"  --net lo|pods      where the two ends live: lo (default) = both in this\n"
+	"                     netns over 127.0.0.1; pods (root) = client and server\n"
+	"                     each in its own pod netns (eth0 = a veth on a bridge in\n"
+	"                     a node netns, 10.251.0.10 -> 10.251.0.11), made for the\n"
+	"                     run and removed after it. Paths: tcp, accel[:MODE]; unix\n"
+	"                     and the proxy paths are loopback-only (skipped). Targets\n"
+	"                     are defined for loopback: with pods they are shown as\n"
+	"                     information\n"
 	"  --placement P      same (both ends on the client cpus), split (client and\n"
 	"                     server on their own cpus, see --cpus) or both (default)\n"
 	"  --cpus C/S         vCPU lists in cpuset syntax (\"0\", \"0,2\", \"0-3,6\"): same =\n"
@@ -217,6 +226,9 @@ static void progress_end(struct progress *pg)
 		fprintf(stderr, "\r\033[K");
 }
 
+/* --net pods: the run's namespaces (NULL with --net lo). */
+static struct bench_pods *pods_net;
+
 /* http/connect: proxy binaries per path kind and the config directory. */
 static char proxy_bins[BENCH_PATH_NGINX + 1][PATH_MAX];
 static char l7_work_dir[64];
@@ -231,6 +243,7 @@ static const char *bin_of_path(const struct bench_path *p)
  * EXIT_BAD_INPUT after printing why. */
 static int resolve_proxies(struct bench_opts *o, const char *self, struct bench_run_info *info)
 {
+	size_t before = strlen(info->skipped);
 	int kept = 0;
 
 	for (int i = 0; i < o->n_paths; i++) {
@@ -279,8 +292,9 @@ static int resolve_proxies(struct bench_opts *o, const char *self, struct bench_
 		o->paths[kept++] = *p;
 	}
 	o->n_paths = kept;
-	if (info->skipped[0])
-		fprintf(stderr, "shunt-bench: skipping %s\n", info->skipped);
+	if (strlen(info->skipped) > before)
+		fprintf(stderr, "shunt-bench: skipping %s\n",
+			info->skipped + before + (before ? 2 : 0));
 	return 0;
 }
 
@@ -330,6 +344,9 @@ static int run_point(struct bench_results *r, const struct bench_accel *accel,
 		.proxy_bin = bin_of_path(path),
 		.proxy_config = o->proxy_config,
 		.work_dir = l7_work_dir,
+		.client_netns = pods_net ? pods_net->path[BENCH_NS_A] : NULL,
+		.server_netns = pods_net ? pods_net->path[BENCH_NS_B] : NULL,
+		.server_ip = pods_net ? pods_net->server_ip : 0,
 	};
 	char what[96], sz[32], cerr[256];
 	int ret;
@@ -420,6 +437,8 @@ int main(int argc, char **argv)
 	static struct bench_opts opts;
 	static struct bench_run_info info;
 	static struct bench_accel accel;
+	static struct bench_pods pods;
+	char ip_bin[PATH_MAX] = "";
 	struct bench_results res = {0};
 	struct bench_shared *sh = NULL;
 	struct cpu_snap s0, s1;
@@ -461,6 +480,27 @@ int main(int argc, char **argv)
 	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[n > 0 ? n : 0] = '\0';
+	if (opts.net == BENCH_NET_PODS) {
+		if (geteuid() != 0) {
+			fprintf(stderr, "shunt-bench: --net pods needs root (it creates network "
+					"namespaces); run as root or use --net lo\n");
+			return EXIT_BAD_INPUT;
+		}
+		if (bench_find_binary("ip", NULL, NULL, NULL, ip_bin, sizeof(ip_bin))) {
+			fprintf(stderr, "shunt-bench: --net pods needs ip(8) from iproute2 (not in "
+					"$PATH or /usr/sbin); apt-get install iproute2\n");
+			return EXIT_BAD_INPUT;
+		}
+		if (opts.n_paths == 0) {
+			fprintf(stderr, "shunt-bench: no path left to measure with --net pods\n");
+			return EXIT_BAD_INPUT;
+		}
+		if (opts.net_skipped[0]) {
+			snprintf(info.skipped, sizeof(info.skipped), "%s (loopback only)",
+				 opts.net_skipped);
+			fprintf(stderr, "shunt-bench: --net pods: skipping %s\n", info.skipped);
+		}
+	}
 	if (bench_workload_is_l7(opts.workloads)) {
 		bool any_proxy = false;
 
@@ -560,6 +600,25 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	install_signals();
+	if (opts.net == BENCH_NET_PODS) {
+		ret = bench_pods_setup(&pods, ip_bin, err, sizeof(err));
+		if (!ret)
+			pods_net = &pods;
+		if (bench_stop) {
+			rc = EXIT_INTERRUPTED;
+			goto cleanup;
+		}
+		if (ret) {
+			fprintf(stderr, "shunt-bench: failed to make the pods network: %s\n", err);
+			goto cleanup;
+		}
+		snprintf(info.net, sizeof(info.net),
+			 "pods (client in netns %s, " BENCH_PODS_CLIENT "/eth0; server in netns "
+			 "%s, " BENCH_PODS_SERVER "/eth0; veth pairs on bridge br0 in netns %s)",
+			 pods.name[BENCH_NS_A], pods.name[BENCH_NS_B], pods.name[BENCH_NS_NODE]);
+	} else {
+		snprintf(info.net, sizeof(info.net), "lo (both ends in this netns, 127.0.0.1)");
+	}
 	if (bench_opts_want_accel(&opts)) {
 		ret = bench_accel_setup(&accel, &opts, shuntd, err, sizeof(err));
 		if (ret) {
@@ -649,6 +708,9 @@ int main(int argc, char **argv)
 cleanup:
 	if (accel_on && bench_accel_cleanup(&accel, rc == 1) && rc == 0)
 		rc = 1;
+	if (pods_net && bench_pods_cleanup(pods_net) && rc == 0)
+		rc = 1;
+	pods_net = NULL;
 	remove_work_dir();
 	bench_shared_free(sh);
 	bench_results_free(&res);

@@ -34,6 +34,7 @@ struct bench_run_info {
 	struct bench_shuntd_info shuntds[BENCH_MAX_PATHS];
 	int n_shuntds;
 	char skipped[256]; /* paths left out: "haproxy (haproxy not installed)" */
+	char net[256];	   /* --net, described: "lo (...)" or "pods (netns names ...)" */
 };
 
 void bench_print_tables(FILE *f, const struct bench_results *r, const struct bench_run_info *info);

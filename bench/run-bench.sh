@@ -9,7 +9,10 @@
 #            http, open loop at RATE req/s (default 5000; RATE=0 skips it)
 #                               -> http-open.txt, http-open.json, http-open.png
 #   connect  connection rate    -> connect.txt, connect.json, connect.png
-# The extra shunt-bench options apply to the fast section only.
+#   pods     rr + stream between two simulated pods (--net pods: netns, veth,
+#            bridge; tcp and accel)  -> pods.txt, pods.json, pods.png
+#            (not in the default set; SECTIONS="fast pods" to add it)
+# The extra shunt-bench options apply to the fast and pods sections.
 set -euo pipefail
 build=${1:-build}
 out=${2:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -43,8 +46,12 @@ for s in $sections; do
 		"$bin" connect --json "$out/connect.json" --plot "$out/connect.png" |
 			tee "$out/connect.txt"
 		;;
+	pods)
+		"$bin" --net pods --json "$out/pods.json" --plot "$out/pods.png" "$@" |
+			tee "$out/pods.txt"
+		;;
 	*)
-		echo "run-bench.sh: unknown section '$s' (fast, http, connect)" >&2
+		echo "run-bench.sh: unknown section '$s' (fast, http, connect, pods)" >&2
 		exit 2
 		;;
 	esac

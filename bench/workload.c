@@ -14,6 +14,7 @@
  */
 #include "workload.h"
 #include "workload_int.h"
+#include "podnet.h"
 #include "stats.h"
 
 #include <errno.h>
@@ -114,8 +115,13 @@ bool bench_cpu_usable(int cpu)
 
 /* ---- child side ---------------------------------------------------------- */
 
+uint32_t wl_server_ip(const struct bench_cell_spec *spec)
+{
+	return spec->server_ip ? spec->server_ip : htonl(INADDR_LOOPBACK);
+}
+
 int wl_child_setup(const struct bench_cell_spec *spec, const struct bench_cpulist *cpus,
-		   pid_t parent, struct side *s)
+		   const char *netns, pid_t parent, struct side *s)
 {
 	cpu_set_t set;
 	char path[4096];
@@ -143,6 +149,12 @@ int wl_child_setup(const struct bench_cell_spec *spec, const struct bench_cpulis
 			return wl_side_fail(s, "join cgroup", e);
 		}
 		close(fd);
+	}
+	if (netns) {
+		int ret = bench_join_netns(netns);
+
+		if (ret)
+			return wl_side_fail(s, "join the pod's netns", -ret);
 	}
 	CPU_ZERO(&set);
 	for (int c = 0; c < BENCH_CPU_MAX && c < CPU_SETSIZE; c++)
@@ -234,13 +246,15 @@ int wl_bind_server(const struct bench_cell_spec *spec, pid_t parent, int port, i
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | sock_flags, 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_addr.s_addr = wl_server_ip(spec);
 	sin.sin_port = htons((uint16_t)port);
 	alen = sizeof(sin);
 	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(lfd, (struct sockaddr *)&sin, alen) ||
 	    getsockname(lfd, (struct sockaddr *)&sin, &alen)) {
-		wl_side_fail(s, "bind 127.0.0.1", errno);
+		wl_side_fail(s,
+			     spec->server_ip ? "bind the server pod's address" : "bind 127.0.0.1",
+			     errno);
 		goto fail;
 	}
 	*ready_port = sin.sin_port;
@@ -493,7 +507,7 @@ static int server_main(const struct bench_cell_spec *spec, struct bench_shared *
 	struct pollfd pfd;
 	int lfd = -1, fd = -1, one = 1, ret = 1;
 
-	if (wl_child_setup(spec, spec->server_cpus, parent, s))
+	if (wl_child_setup(spec, spec->server_cpus, spec->server_netns, parent, s))
 		goto cleanup;
 	lfd = wl_bind_server(spec, parent, port, 0, s, &ready_port);
 	if (lfd < 0)
@@ -538,7 +552,7 @@ static int client_main(const struct bench_cell_spec *spec, struct bench_shared *
 	socklen_t alen;
 	int fd = -1, one = 1, ret = 1;
 
-	if (wl_child_setup(spec, spec->client_cpus, parent, s))
+	if (wl_child_setup(spec, spec->client_cpus, spec->client_netns, parent, s))
 		goto cleanup;
 	if (spec->kind == BENCH_PATH_UNIX) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -551,10 +565,13 @@ static int client_main(const struct bench_cell_spec *spec, struct bench_shared *
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_addr.s_addr = wl_server_ip(spec);
 		sin.sin_port = port;
 		if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin))) {
-			wl_side_fail(s, "connect 127.0.0.1", errno);
+			wl_side_fail(s,
+				     spec->server_ip ? "connect to the server pod"
+						     : "connect 127.0.0.1",
+				     errno);
 			goto cleanup;
 		}
 		if (spec->workload == BENCH_RR)

@@ -28,6 +28,10 @@ struct bench_cell_spec {
 	const char *proxy_bin;	  /* proxy paths: the binary */
 	const char *proxy_config; /* shunt-proxy: user config (listeners replaced) */
 	const char *work_dir;	  /* proxy configs and logs (0755, files 0644) */
+	/* --net pods: the netns each side joins before creating sockets, and
+	 * the server's pod address; NULL / 0 = loopback in our own netns */
+	const char *client_netns, *server_netns;
+	uint32_t server_ip; /* network order, 0 = 127.0.0.1 */
 };
 
 /* Fill the latency fields of a sample (p50..max, p99.9, CDF) from n samples

@@ -53,16 +53,19 @@ uint64_t wl_now_ns(void);
 double wl_cpu_us_now(void);
 int wl_side_fail(struct side *s, const char *what, int err);
 int wl_side_fail_data(struct side *s, const char *what, int err);
-/* In a forked worker: default signals, PDEATHSIG, join spec->cgroup, pin cpu. */
+/* In a forked worker: default signals, PDEATHSIG, join spec->cgroup, pin cpu,
+ * join netns (a /run/netns path, NULL = stay). */
 int wl_child_setup(const struct bench_cell_spec *spec, const struct bench_cpulist *cpus,
-		   pid_t parent, struct side *s);
+		   const char *netns, pid_t parent, struct side *s);
+/* The server's IPv4 address, network order (127.0.0.1 or the pod's). */
+uint32_t wl_server_ip(const struct bench_cell_spec *spec);
 int wl_set_timeouts(int fd, double secs);
 void wl_unix_addr(const struct bench_cell_spec *spec, pid_t parent, struct sockaddr_un *sun,
 		  socklen_t *len);
 int wl_send_all(int fd, const uint8_t *buf, size_t len);
 int wl_recv_all(int fd, uint8_t *buf, size_t len);
 /* The server's listening socket (not yet listening): the unix path of the
- * cell, or 127.0.0.1:port (0: any) with *ready_port its port (network order).
+ * cell, or wl_server_ip():port (0: any) with *ready_port its port (network order).
  * sock_flags adds to SOCK_CLOEXEC. Returns the fd, or -1 with s failed. */
 int wl_bind_server(const struct bench_cell_spec *spec, pid_t parent, int port, int sock_flags,
 		   struct side *s, uint16_t *ready_port);

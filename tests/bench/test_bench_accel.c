@@ -6,10 +6,13 @@
  * neither after a normal run nor after Ctrl-C in the middle of one.
  * With "quick" as third argument it runs the CI smoke instead: the whole
  * default grid with --quick, every cell valid, every path redirected.
- * usage: bench_accel /path/to/shunt-bench /path/to/shuntd [quick]
+ * "pods": the same between two pod network namespaces (--net pods), then
+ * SIGTERM mid-run; no netns, cgroup, pin or process of a run may remain.
+ * usage: bench_accel /path/to/shunt-bench /path/to/shuntd [quick|pods|http|connect]
  */
 #include "accel.h"
 #include "bench_run.h"
+#include "podnet.h"
 #include "pods.h"
 #include "testutil.h"
 
@@ -137,12 +140,26 @@ static void test_redirected(void)
 	json_decref(j);
 }
 
-/* Ctrl-C while cells run: exit 130 and everything removed. */
-static void test_interrupt_cleans_up(void)
+/* No network namespace of pid's run (shunt-bench-<pid>-node|a|b) remains. */
+static void check_no_netns(pid_t pid)
+{
+	DIR *dir = opendir(BENCH_PODS_NETNS);
+	struct dirent *d;
+
+	while (dir && (d = readdir(dir)))
+		CHECK(bench_pods_name_pid(d->d_name) != pid, "netns %s left behind", d->d_name);
+	if (dir)
+		closedir(dir);
+}
+
+/* Ctrl-C (SIGINT) or SIGTERM while cells run: exit 130 and everything
+ * removed, the pods' namespaces too with --net pods. */
+static void test_interrupt_cleans_up(int sig, bool pods)
 {
 	char *argv[] = {(char *)bin, "rr",	"--paths",  "tcp,accel",    "--placement",
 			"same",	     "--sizes", "64",	    "--duration",   "0.5",
-			"--reps",    "20",	"--shuntd", (char *)shuntd, NULL};
+			"--reps",    "20",	"--shuntd", (char *)shuntd, pods ? "--net" : NULL,
+			"pods",	     NULL};
 	char buf[4096];
 	size_t got = 0;
 	int errp[2], status;
@@ -173,12 +190,119 @@ static void test_interrupt_cleans_up(void)
 		got += (size_t)n;
 		buf[got] = '\0';
 	}
-	kill(pid, SIGINT);
+	if (pods) {
+		/* the pods exist while cells run */
+		char node[BENCH_PODS_NAME + sizeof(BENCH_PODS_NETNS)];
+		struct stat st;
+
+		snprintf(node, sizeof(node), BENCH_PODS_NETNS "/" BENCH_PODS_PREFIX "%d-node",
+			 (int)pid);
+		CHECK(stat(node, &st) == 0, "%s missing while the run is going", node);
+	}
+	kill(pid, sig);
 	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
 	close(errp[0]);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 130, "exit status %d, want 130",
 	      WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
 	check_no_leftovers(pid);
+	check_no_netns(pid);
+}
+
+/* Run ip(8) with args; returns its exit status. */
+static int ip_cmd(const char *ip, const char *a1, const char *a2, const char *a3)
+{
+	char *argv[] = {(char *)ip, (char *)a1, (char *)a2, (char *)a3, NULL};
+	int status;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		execv(ip, argv);
+		_exit(127);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* --net pods --quick, rr + stream over tcp and accel, one vCPU: the accel
+ * connections between the pods are redirected (tcp% = 0 wherever adaptive
+ * keeps them accelerated: every rr size and 256 KiB writes), shuntd's
+ * counters say so, tcp stays TCP, the JSON and header name the network, a
+ * dead run's netns is swept, and nothing of the run remains. */
+static void test_pods_quick(void)
+{
+	const char *path = bench_tmp_file();
+	char *argv[] = {(char *)bin, "--net",	     "pods",	       "--quick", "--paths",
+			"tcp,accel", "--placement",  "same",	       "--json",  (char *)path,
+			"--shuntd",  (char *)shuntd, "--small-writes", "none",	  NULL};
+	char ip[4096], stale[BENCH_PODS_NAME], msg[128];
+	json_error_t jerr;
+	json_t *j, *e, *counters;
+	size_t i, n_accel = 0;
+	pid_t dead;
+
+	if (bench_find_binary("ip", NULL, NULL, NULL, ip, sizeof(ip)))
+		shunt_test_skip("ip (iproute2) not installed");
+	if (ip_cmd(ip, "netns", "list", NULL) != 0)
+		shunt_test_skip("network namespaces unavailable");
+	/* a set left by a run killed with SIGKILL (its pid no longer exists) */
+	dead = fork();
+	CHECK(dead >= 0, "fork");
+	if (dead == 0)
+		_exit(0);
+	CHECK(waitpid(dead, NULL, 0) == dead, "reap");
+	snprintf(stale, sizeof(stale), BENCH_PODS_PREFIX "%d-a", (int)dead);
+	CHECK(ip_cmd(ip, "netns", "add", stale) == 0, "make stale netns %s", stale);
+
+	CHECK(path, "temporary file");
+	CHECK(bench_run(argv, &run) == 0, "fork");
+	if (run.rc != 0)
+		ip_cmd(ip, "netns", "del", stale);
+	CHECK(run.rc == 0, "exit %d\nstdout:\n%s\nstderr:\n%s", run.rc, run.out, run.err);
+	snprintf(msg, sizeof(msg), "removed stale netns %s", stale);
+	CHECK(strstr(run.err, msg), "stale netns not swept: %s", run.err);
+	CHECK(!strstr(run.out, "WARNING"), "accel path not redirected:\n%s", run.out);
+	CHECK(strstr(run.out, "\nnetwork: pods (") && strstr(run.out, BENCH_PODS_SERVER),
+	      "header names the pods network:\n%s", run.out);
+	CHECK(strstr(run.out, "informational"), "targets marked informational:\n%s", run.out);
+	j = json_load_file(path, 0, &jerr);
+	bench_tmp_unlink();
+	CHECK(j, "json: %s", jerr.text);
+	CHECK(strcmp(json_string_value(json_object_get(j, "net")), "pods") == 0, "json net");
+	CHECK(json_is_true(json_object_get(j, "targets_informational")), "informational");
+	/* 3 rr sizes + 4 write sizes, x tcp, accel */
+	CHECK(json_array_size(json_object_get(j, "rr")) == 6 &&
+		      json_array_size(json_object_get(j, "stream")) == 8,
+	      "entries: rr %zu stream %zu", json_array_size(json_object_get(j, "rr")),
+	      json_array_size(json_object_get(j, "stream")));
+	for (int w = 0; w < 2; w++)
+		json_array_foreach (json_object_get(j, w ? "stream" : "rr"), i, e) {
+			const char *p = json_string_value(json_object_get(e, "path"));
+			json_int_t size =
+				json_integer_value(json_object_get(e, w ? "write_size" : "size"));
+			double frac = num(e, "tcp_fraction");
+
+			CHECK(json_integer_value(json_object_get(e, "valid_reps")) == 2,
+			      "%s %s %lld: reps", w ? "stream" : "rr", p, (long long)size);
+			if (strcmp(p, "tcp") == 0) {
+				CHECK(frac > 0.9, "tcp %lld went through TCP", (long long)size);
+			} else if (!w || size >= 256 * 1024) {
+				/* shown as 0% in the table */
+				CHECK(frac < 0.005, "%s accel %lld: %.2f%% through TCP, want 0%%",
+				      w ? "stream" : "rr", (long long)size, frac * 100);
+				n_accel++;
+			}
+		}
+	CHECK(n_accel == 4, "accelerated entries checked: %zu", n_accel);
+	counters = json_object_get(json_array_get(json_object_get(j, "shuntd"), 0), "counters");
+	CHECK(json_integer_value(json_object_get(counters, "msgs_redirected")) > 0 &&
+		      json_integer_value(json_object_get(counters, "bytes_redirected")) > 0 &&
+		      json_integer_value(json_object_get(counters, "sockets_tracked")) > 0,
+	      "shuntd redirected between the pods");
+	json_decref(j);
+	check_no_leftovers(run.pid);
+	check_no_netns(run.pid);
+	check_no_netns(dead);
 }
 
 static void test_quick_grid(void)
@@ -309,6 +433,12 @@ int main(int argc, char **argv)
 	if (!mi || bench_find_cgroup2(mi, cg2, sizeof(cg2)))
 		shunt_test_skip("no cgroup v2 mount");
 	fclose(mi);
+	if (argc == 4 && strcmp(argv[3], "pods") == 0) {
+		test_pods_quick();
+		test_interrupt_cleans_up(SIGTERM, true);
+		printf("bench pods quick: ok\n");
+		return 0;
+	}
 	if (argc >= 4 && strcmp(argv[3], "quick") != 0) {
 		CHECK(strcmp(argv[3], "http") == 0 || strcmp(argv[3], "connect") == 0,
 		      "unknown mode %s", argv[3]);
@@ -344,7 +474,7 @@ int main(int argc, char **argv)
 	check_no_leftovers(dead);
 	CHECK(strstr(run.err, "removed stale cgroup"), "sweep not reported: %s", run.err);
 	CHECK(!pin_made || strstr(run.err, "removed stale pin dir"), "pin sweep not reported");
-	test_interrupt_cleans_up();
+	test_interrupt_cleans_up(SIGINT, false);
 	printf("bench accel: ok\n");
 	return 0;
 }

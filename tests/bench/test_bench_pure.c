@@ -3,6 +3,7 @@
  * JSON, mountinfo and shuntd-log parsing, gnuplot script. No sockets. */
 #include "accel.h"
 #include "bench.h"
+#include "podnet.h"
 #include "report.h"
 #include "stats.h"
 #include "testutil.h"
@@ -83,6 +84,19 @@ static const struct args_case args_cases[] = {
 	{{"shunt-bench", "stream", "--rate", "100"}, -EINVAL, "only for the http and connect"},
 	{{"shunt-bench", "--conns", "4"}, -EINVAL, "only for the http and connect"},
 	{{"shunt-bench", "websocket"}, -EINVAL, "unknown mode 'websocket'"},
+	/* --net */
+	{{"shunt-bench", "--net", "lo"}, 0, NULL},
+	{{"shunt-bench", "--net=pods"}, 0, NULL},
+	{{"shunt-bench", "--net", "pods", "--paths", "tcp,accel:redirect"}, 0, NULL},
+	{{"shunt-bench", "--net", "wifi"}, -EINVAL, "--net: unknown 'wifi' (want lo or pods)"},
+	{{"shunt-bench", "--net"}, -EINVAL, "--net needs a value"},
+	{{"shunt-bench", "--net", "pods", "--paths", "tcp,unix"},
+	 -EINVAL,
+	 "'unix' is not available with --net pods"},
+	{{"shunt-bench", "http", "--net", "pods", "--paths", "tcp,proxy+accel"},
+	 -EINVAL,
+	 "'proxy+accel' is not available with --net pods"},
+	{{"shunt-bench", "--net", "pods", "--paths", "unix"}, -EINVAL, "not available"},
 };
 
 static int argc_of(const char *const *argv)
@@ -202,7 +216,7 @@ static int pinned_exactly(const struct bench_cpulist *l)
 		struct side side = {0};
 		cpu_set_t set;
 
-		if (wl_child_setup(&spec, l, parent, &side) ||
+		if (wl_child_setup(&spec, l, NULL, parent, &side) ||
 		    sched_getaffinity(0, sizeof(set), &set))
 			_exit(2);
 		for (int c = 0; c < BENCH_CPU_MAX; c++)
@@ -272,6 +286,110 @@ static void test_args_defaults(void)
 	      "accel:MODE path");
 	CHECK(o.placements == 1u << BENCH_SPLIT, "--placement=split");
 	CHECK(o.n_sizes == 2 && o.sizes[0] == 1024 && o.sizes[1] == 2048, "KiB / k suffixes");
+}
+
+/* --net: default lo; pods drops the loopback-only default paths with a note
+ * and keeps accel:MODE variants. */
+static void test_args_net(void)
+{
+	const char *dflt[] = {"shunt-bench", NULL};
+	const char *pods[] = {"shunt-bench", "--net", "pods", NULL};
+	const char *http[] = {"shunt-bench", "http", "--net", "pods", NULL};
+	const char *named[] = {"shunt-bench", "--paths", "accel,tcp", "--net", "pods", NULL};
+	struct bench_opts o;
+	char err[256];
+
+	CHECK(bench_parse_args(1, (char **)dflt, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.net == BENCH_NET_LO && o.n_paths == 3 && !o.net_skipped[0], "default: lo");
+	CHECK(strcmp(bench_net_name(o.net), "lo") == 0, "lo name");
+
+	CHECK(bench_parse_args(3, (char **)pods, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.net == BENCH_NET_PODS && strcmp(bench_net_name(o.net), "pods") == 0, "pods");
+	CHECK(o.n_paths == 2 && o.paths[0].kind == BENCH_PATH_TCP &&
+		      o.paths[1].kind == BENCH_PATH_ACCEL,
+	      "pods default paths: tcp, accel (got %d)", o.n_paths);
+	CHECK(strcmp(o.net_skipped, "unix") == 0, "note: '%s'", o.net_skipped);
+	o.n_small_modes = 1;
+	snprintf(o.small_modes[0], sizeof(o.small_modes[0]), "redirect");
+	CHECK(bench_add_small_mode_paths(&o, err, sizeof(err)) == 0 && o.n_paths == 3 &&
+		      strcmp(o.paths[2].name, "accel:redirect") == 0,
+	      "accel:MODE variants are kept with pods");
+
+	CHECK(bench_parse_args(4, (char **)http, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.n_paths == 2 && !bench_path_is_proxy(&o.paths[1]), "http pods: tcp, accel");
+	CHECK(strcmp(o.net_skipped, "unix, proxy, proxy+accel, haproxy, nginx") == 0,
+	      "http note: '%s'", o.net_skipped);
+
+	CHECK(bench_parse_args(5, (char **)named, &o, err, sizeof(err)) == 0, "%s", err);
+	CHECK(o.n_paths == 2 && strcmp(o.paths[0].name, "accel") == 0 && !o.net_skipped[0],
+	      "named paths are kept in order, nothing skipped");
+}
+
+/* The pods network: names, stale-name parsing, and the ip(8) plan. */
+static void test_pods_plan(void)
+{
+	char names[BENCH_NS_N][BENCH_PODS_NAME];
+	struct bench_ipcmd cmds[BENCH_PODS_MAXCMDS];
+	int n, veths = 0, addrs = 0, ups = 0;
+
+	bench_pods_names(4242, names);
+	CHECK(strcmp(names[BENCH_NS_NODE], "shunt-bench-4242-node") == 0 &&
+		      strcmp(names[BENCH_NS_A], "shunt-bench-4242-a") == 0 &&
+		      strcmp(names[BENCH_NS_B], "shunt-bench-4242-b") == 0,
+	      "names carry the pid");
+	for (int i = 0; i < BENCH_NS_N; i++)
+		CHECK(bench_pods_name_pid(names[i]) == 4242, "pid of %s", names[i]);
+	{
+		static const char *const not_ours[] = {"shunt-bench-4242",
+						       "shunt-bench-4242-c",
+						       "shunt-bench--a",
+						       "shunt-bench-x1-a",
+						       "shunt-test-1-a",
+						       "shunt-bench-0-a",
+						       "shunt-bench-4242-node2",
+						       "shunt-bench-12345678901-a",
+						       "a"};
+
+		for (size_t i = 0; i < sizeof(not_ours) / sizeof(not_ours[0]); i++)
+			CHECK(bench_pods_name_pid(not_ours[i]) == -1, "'%s' is not a run's netns",
+			      not_ours[i]);
+	}
+
+	n = bench_pods_plan(names, cmds, BENCH_PODS_MAXCMDS);
+	CHECK(n > 0, "plan: %d", n);
+	CHECK(bench_pods_plan(names, cmds, 3) == -E2BIG, "plan bounded by max");
+	n = bench_pods_plan(names, cmds, BENCH_PODS_MAXCMDS);
+	for (int i = 0; i < n; i++) {
+		const struct bench_ipcmd *c = &cmds[i];
+
+		/* every command runs inside one of the run's netns, never ours */
+		CHECK(c->argc >= 4 && strcmp(c->argv[0], "ip") == 0 &&
+			      strcmp(c->argv[1], "-n") == 0 &&
+			      bench_pods_name_pid(c->argv[2]) == 4242,
+		      "command %d runs in a run's netns", i);
+		for (int a = 0; a < c->argc; a++)
+			CHECK(!strchr(c->argv[a], ' '), "argv, not shell words: '%s'", c->argv[a]);
+		if (c->argc >= 8 && strcmp(c->argv[3], "link") == 0 &&
+		    strcmp(c->argv[4], "add") == 0 && strcmp(c->argv[6], "type") == 0 &&
+		    strcmp(c->argv[7], "veth") == 0) {
+			CHECK(strcmp(c->argv[2], names[BENCH_NS_NODE]) == 0 && c->argc == 13 &&
+				      strcmp(c->argv[10], "eth0") == 0 &&
+				      strcmp(c->argv[12], names[BENCH_NS_A + veths]) == 0,
+			      "veth %d: node end, eth0 in pod", veths);
+			veths++;
+		}
+		if (strcmp(c->argv[3], "addr") == 0) {
+			CHECK(strcmp(c->argv[2], names[BENCH_NS_A + addrs]) == 0 &&
+				      strcmp(c->argv[5], addrs ? BENCH_PODS_SERVER "/24"
+							       : BENCH_PODS_CLIENT "/24") == 0,
+			      "pod %d address", addrs);
+			addrs++;
+		}
+		if (c->argc == 7 && strcmp(c->argv[5], "lo") == 0 && strcmp(c->argv[6], "up") == 0)
+			ups++;
+	}
+	CHECK(veths == 2 && addrs == 2 && ups == BENCH_NS_N, "veths %d addrs %d lo up %d", veths,
+	      addrs, ups);
 }
 
 static void test_args_l7(void)
@@ -523,8 +641,34 @@ static void test_grid_summaries_targets(void)
 	bench_write_gnuplot(f, &r, "/tmp/it's.svg");
 	fclose(f);
 	CHECK(strstr(buf, "set terminal svg") && strstr(buf, "'/tmp/it''s.svg'") &&
-		      strstr(buf, "multiplot layout 2,4"),
+		      strstr(buf, "multiplot layout 2,4") && strstr(buf, "(loopback)"),
 	      "gnuplot:\n%s", buf);
+	free(buf);
+
+	/* --net pods: the network is named everywhere, targets are information */
+	o.net = BENCH_NET_PODS;
+	snprintf(info.net, sizeof(info.net), "pods (client in netns x-a)");
+	j = bench_results_json(&r, &info);
+	CHECK(j && strcmp(json_string_value(json_object_get(j, "net")), "pods") == 0 &&
+		      strcmp(json_string_value(
+				     json_object_get(json_object_get(j, "config"), "net")),
+			     "pods") == 0 &&
+		      json_is_true(json_object_get(j, "targets_informational")) &&
+		      json_array_size(json_object_get(j, "targets")) == 15,
+	      "json of a pods run");
+	json_decref(j);
+	f = open_memstream(&buf, &len);
+	bench_print_tables(f, &r, &info);
+	fclose(f);
+	CHECK(strstr(buf, "\nnetwork: pods (client in netns x-a); ratios are vs tcp") &&
+		      strstr(buf, "for information only") &&
+		      strstr(buf, "targets (informational, --net pods):"),
+	      "pods table:\n%s", buf);
+	free(buf);
+	f = open_memstream(&buf, &len);
+	bench_write_gnuplot(f, &r, "/tmp/x.png");
+	fclose(f);
+	CHECK(strstr(buf, "between pods"), "pods plot title:\n%s", buf);
 	free(buf);
 	bench_results_free(&r);
 }
@@ -586,6 +730,8 @@ int main(void)
 	test_cpulists();
 	test_pin_lists();
 	test_args_l7();
+	test_args_net();
+	test_pods_plan();
 	test_sizes();
 	test_percentiles();
 	test_verdicts();
