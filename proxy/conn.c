@@ -97,6 +97,7 @@ struct sp_conn {
 	bool local_resp; /* a local response was written for this request */
 	bool counted;
 	bool retried; /* re-sent once after a stale pooled connection */
+	bool used;    /* a request was answered: a drain may close it when idle */
 
 	/* current request, for the access log */
 	uint64_t req_start;
@@ -106,12 +107,12 @@ struct sp_conn {
 	char policy[256];
 	bool has_policy;
 	char source[128];
+	bool source_is_ip; /* source holds the peer's address (fixed per connection) */
 	int verdict;
 	int status;
 	uint64_t bytes_in, bytes_out;
 };
 
-static void on_connection(uv_stream_t *server, int status);
 static void on_down_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void on_down_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_down_write(uv_write_t *req, int status);
@@ -350,6 +351,7 @@ static void conn_log_request(struct sp_conn *c)
 	if (c->counted)
 		return;
 	c->counted = true;
+	c->used = true;
 	STAT_ADD(w, requests[c->verdict], 1);
 	if (c->status > 0 && c->status < SP_STATUS_SLOTS)
 		STAT_ADD(w, status[c->status], 1);
@@ -1010,10 +1012,13 @@ static void conn_source_name(struct sp_conn *c, const struct shunt_policy *pol, 
 {
 	const char *n = src_wl >= 0 ? shunt_policy_workload_name(pol, src_wl) : NULL;
 
-	if (n)
+	if (n) {
 		copy_str(c->source, sizeof(c->source), n);
-	else
+		c->source_is_ip = false;
+	} else if (!c->source_is_ip) { /* formatted once per connection, not per request */
 		sockaddr_str(&c->peer, c->source, sizeof(c->source));
+		c->source_is_ip = true;
+	}
 }
 
 static void conn_on_head(struct sp_conn *c)
@@ -1390,17 +1395,15 @@ static int original_dst(uv_tcp_t *t, struct sockaddr_storage *out)
 	return 0;
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A new downstream connection on listener ld: accepted from server by libuv,
+ * or already accepted (fd >= 0, see sp_conn_accepted). */
+static void conn_start(struct sp_worker *w, const struct sp_listener_def *ld, uv_stream_t *server,
+		       int fd)
 {
-	struct sp_listener *l = server->data;
-	struct sp_worker *w = l->w;
-	const struct sp_listener_def *ld = &l->def;
 	struct sp_conn *c;
 	struct sp_limits lim;
 	int len, err;
 
-	if (status < 0 || w->draining)
-		return;
 	sp_worker_refresh_gen(w);
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -1416,7 +1419,10 @@ static void on_connection(uv_stream_t *server, int status)
 	list_add(&w->conns, &c->link);
 	atomic_fetch_add_explicit(&w->stats.conns_active, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->srv->conns, 1, memory_order_relaxed);
-	if (uv_accept(server, (uv_stream_t *)&c->down)) {
+	if (server ? uv_accept(server, (uv_stream_t *)&c->down)
+		   : uv_tcp_open(&c->down, (uv_os_sock_t)fd)) {
+		if (!server)
+			close(fd); /* not owned by the handle */
 		conn_close(c);
 		return;
 	}
@@ -1455,161 +1461,39 @@ static void on_connection(uv_stream_t *server, int status)
 	uv_read_start((uv_stream_t *)&c->down, on_down_alloc, on_down_read);
 }
 
-/* ---- worker lifecycle ---- */
-
-static int listen_socket(const struct sp_listener_def *ld, int *out)
+void sp_on_connection(uv_stream_t *server, int status)
 {
-	int fd, one = 1, err;
+	struct sp_listener *l = server->data;
 
-	fd = socket(ld->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (bind(fd, (const struct sockaddr *)&ld->addr, ld->addr_len) || listen(fd, 1024)) {
-		err = -errno;
-		goto cleanup;
-	}
-	*out = fd;
-	return 0;
-cleanup:
-	close(fd);
-	return err;
+	if (status < 0 || l->w->draining)
+		return;
+	conn_start(l->w, &l->def, server, -1);
 }
+
+void sp_conn_accepted(struct sp_worker *w, const struct sp_listener_def *def, int fd)
+{
+	if (w->draining) {
+		close(fd);
+		return;
+	}
+	conn_start(w, def, NULL, fd);
+}
+
+/* ---- worker lifecycle ---- */
 
 static void on_listener_close(uv_handle_t *h)
 {
 	free(h->data);
 }
 
-/* Open one listening socket of w for def. Returns 0 or a negative errno. */
-static int listener_open(struct sp_worker *w, const struct sp_listener_def *def,
-			 struct sp_listener **out)
+void sp_worker_init_conns(struct sp_worker *w)
 {
-	struct sp_listener *l;
-	int fd = -1, err;
-
-	err = listen_socket(def, &fd);
-	if (err)
-		return err;
-	l = calloc(1, sizeof(*l));
-	if (!l) {
-		close(fd);
-		return -ENOMEM;
-	}
-	l->w = w;
-	l->def = *def;
-	uv_tcp_init(&w->loop, &l->tcp);
-	l->tcp.data = l;
-	err = uv_tcp_open(&l->tcp, fd);
-	if (err)
-		close(fd); /* not owned by the handle */
-	else
-		err = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
-	if (err) {
-		uv_close((uv_handle_t *)&l->tcp, on_listener_close);
-		return -EINVAL;
-	}
-	*out = l;
-	return 0;
-}
-
-/* Build w's listening sockets for defs[0..n): an address w already listens
- * on keeps its socket (its name and upstream are updated), new addresses are
- * bound first, then the sockets of addresses that are gone are closed. On a
- * failure the current set stays untouched. Returns 0 or a negative errno. */
-static int worker_apply_listeners(struct sp_worker *w, const struct sp_listener_def *defs, size_t n)
-{
-	struct sp_listener **nl = calloc(n ? n : 1, sizeof(*nl));
-	size_t i, k;
-	int err = 0;
-
-	if (!nl)
-		return -ENOMEM;
-	for (k = 0; k < w->n_listeners; k++)
-		w->listeners[k]->keep = false;
-	for (i = 0; i < n; i++) {
-		for (k = 0; k < w->n_listeners; k++) {
-			struct sp_listener *l = w->listeners[k];
-
-			if (!l->keep && l->def.addr_len == defs[i].addr_len &&
-			    memcmp(&l->def.addr, &defs[i].addr, defs[i].addr_len) == 0) {
-				l->keep = true;
-				nl[i] = l;
-				break;
-			}
-		}
-		if (nl[i])
-			continue;
-		err = listener_open(w, &defs[i], &nl[i]);
-		if (err) {
-			sp_log(SP_LOG_ERROR, "worker %d: failed to listen on %s: %s", w->id,
-			       defs[i].name, strerror(-err));
-			goto cleanup;
-		}
-	}
-	/* every socket is ready: switch */
-	for (i = 0; i < n; i++)
-		nl[i]->def = defs[i];
-	for (k = 0; k < w->n_listeners; k++)
-		if (!w->listeners[k]->keep)
-			uv_close((uv_handle_t *)&w->listeners[k]->tcp, on_listener_close);
-	free(w->listeners);
-	w->listeners = nl;
-	w->n_listeners = n;
-	return 0;
-cleanup:
-	/* close what was opened for this set, keep the running one */
-	for (i = 0; i < n; i++)
-		if (nl[i] && !nl[i]->keep)
-			uv_close((uv_handle_t *)&nl[i]->tcp, on_listener_close);
-	free(nl);
-	return err;
-}
-
-int sp_worker_listen(struct sp_worker *w)
-{
-	struct sp_server *srv = w->srv;
-
 	list_init(&w->conns);
 	list_init(&w->idle_upstreams);
 	uv_timer_init(&w->loop, &w->pool_timer);
 	w->pool_timer.data = w;
 	uv_timer_start(&w->pool_timer, on_pool_timer, 1000, 1000);
 	uv_unref((uv_handle_t *)&w->pool_timer); /* never keeps the loop alive */
-	w->ldefs_seq = atomic_load(&srv->ldefs_seq);
-	return worker_apply_listeners(w, srv->ldefs, srv->n_ldefs);
-}
-
-/* After a reload changed the listener set (validated by the control thread:
- * every new address was bindable), apply it to this worker. */
-void sp_worker_refresh_listeners(struct sp_worker *w)
-{
-	struct sp_server *srv = w->srv;
-	struct sp_listener_def *defs;
-	unsigned seq = atomic_load(&srv->ldefs_seq);
-	size_t n;
-
-	if (seq == w->ldefs_seq || w->draining)
-		return;
-	pthread_mutex_lock(&srv->gen_lock);
-	seq = atomic_load(&srv->ldefs_seq);
-	n = srv->n_ldefs;
-	defs = malloc((n ? n : 1) * sizeof(*defs));
-	if (defs)
-		memcpy(defs, srv->ldefs, n * sizeof(*defs));
-	pthread_mutex_unlock(&srv->gen_lock);
-	if (!defs) {
-		sp_log(SP_LOG_ERROR, "worker %d: listener update: out of memory", w->id);
-		return;
-	}
-	w->ldefs_seq = seq;
-	if (worker_apply_listeners(w, defs, n) == 0)
-		sp_log(SP_LOG_INFO, "worker %d: %zu listener(s) after reload", w->id, n);
-	free(defs);
 }
 
 static void on_drain_timer(uv_timer_t *t)
@@ -1649,7 +1533,12 @@ void sp_worker_start_drain(struct sp_worker *w)
 		struct sp_conn *c = container_of(e, struct sp_conn, link);
 
 		n = e->next;
-		if (c->rq == RQ_HEAD && sp_reqp_idle(&c->reqp) && c->in_len == c->in_off)
+		/* an idle keep-alive connection may be closed (its client sends
+		 * again on a new one); when a reload retires this worker, a new
+		 * connection gets its first answer, then closes: its client
+		 * (which just connected) does not expect a close unanswered */
+		if ((c->used || !atomic_load(&w->retire)) && c->rq == RQ_HEAD &&
+		    sp_reqp_idle(&c->reqp) && c->in_len == c->in_off)
 			conn_close(c);
 		else
 			c->close_after = true;

@@ -31,8 +31,6 @@ static void on_signal(uv_signal_t *s, int signum);
 struct sp_ctl {
 	struct sp_server *srv;
 	uv_signal_t sighup, sigterm, sigint;
-	uv_tcp_t admin;
-	bool has_admin;
 };
 
 /* The access log belongs to the run user (owner and group), so that it can
@@ -55,14 +53,16 @@ static void usage(FILE *f)
 		" [--user USER[:GROUP]] [--check]\n"
 		"  --config FILE   shunt config (JSON); proxy listeners, limits, policies\n"
 		"  --workers N     event loops (threads) sharing the listeners with SO_REUSEPORT\n"
-		"                  (default: proxy.workers of the config, 1)\n"
+		"                  (default: proxy.workers of the config, 1, which SIGHUP\n"
+		"                  re-reads; --workers pins the count)\n"
 		"  --log-level L   diagnostics on stderr (default info)\n"
 		"  --user U[:G]    started as root: bind, then run as this user (names or\n"
 		"                  numbers; default 1337:1337; 'root' keeps root, with a "
 		"warning);\n"
 		"                  not root: only the current user is accepted\n"
 		"  --check         validate the config, print nothing on success, exit\n"
-		"signals: SIGHUP reloads the config (a bad one keeps the running one),\n"
+		"signals: SIGHUP reloads the config (a bad one keeps the running one):\n"
+		"         policies, limits, access log, listeners, admin address, workers\n"
 		"         SIGTERM/SIGINT drain gracefully and exit 0\n");
 }
 
@@ -79,8 +79,6 @@ static void on_signal(uv_signal_t *s, int signum)
 	uv_close((uv_handle_t *)&ctl->sighup, NULL);
 	uv_close((uv_handle_t *)&ctl->sigterm, NULL);
 	uv_close((uv_handle_t *)&ctl->sigint, NULL);
-	if (ctl->has_admin)
-		uv_close((uv_handle_t *)&ctl->admin, NULL);
 }
 
 static int build_listeners(struct sp_server *srv, const struct shunt_config *cfg)
@@ -220,6 +218,8 @@ int main(int argc, char **argv)
 	}
 	srv.config_path = (char *)config;
 	pthread_mutex_init(&srv.gen_lock, NULL);
+	/* --workers pins the count; else proxy.workers, which a reload applies */
+	srv.workers_fixed = workers != 0;
 	srv.n_workers =
 		workers ? (unsigned)workers : (g->cfg->proxy.workers ? g->cfg->proxy.workers : 1);
 	if (srv.n_workers > SP_MAX_WORKERS) {
@@ -249,24 +249,12 @@ int main(int argc, char **argv)
 	loop = uv_default_loop();
 	srv.ctl_loop = loop;
 	if (g->cfg->proxy.has_admin) {
-		const struct sockaddr_storage *a = &g->cfg->proxy.admin;
-		bool loopback =
-			(a->ss_family == AF_INET &&
-			 (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127) ||
-			(a->ss_family == AF_INET6 &&
-			 IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr));
-
-		if (!loopback)
-			sp_log(SP_LOG_WARN,
-			       "admin listener is not on loopback: /metrics is exposed");
-		err = sp_admin_start(&srv, loop, &ctl.admin,
-				     (const struct sockaddr *)&g->cfg->proxy.admin);
+		err = sp_admin_start(&srv, &g->cfg->proxy.admin, g->cfg->proxy.admin_len);
 		if (err) {
 			sp_log(SP_LOG_ERROR, "failed to listen on admin address: %s",
 			       uv_strerror(err));
 			goto cleanup;
 		}
-		ctl.has_admin = true;
 	}
 	sp_server_publish(&srv, g);
 	g = NULL;
@@ -281,13 +269,23 @@ int main(int argc, char **argv)
 	err = sp_server_bind_workers(&srv);
 	if (err) {
 		sp_log(SP_LOG_ERROR, "failed to start workers: %s", strerror(-err));
+		sp_server_join(&srv);
 		goto cleanup;
 	}
+	/* bound as root, kept by the run user: more workers (reload) can join
+	 * the same SO_REUSEPORT groups after the drop */
+	err = drop && root ? sp_server_chown_listeners(&srv, uid, gid) : 0;
+	if (err)
+		sp_log(SP_LOG_WARN,
+		       "listening sockets: cannot hand them to uid %u: %s (a reload cannot add "
+		       "workers)",
+		       (unsigned)uid, strerror(-err));
 	/* every listener is bound, the admin listener and the access log are
 	 * open: drop before any worker thread exists, so that none ever runs
 	 * (or accepts) with the start-up privileges */
 	if (drop && sp_privs_drop(root, uid, gid, perr, sizeof(perr))) {
 		sp_log(SP_LOG_ERROR, "privilege drop failed: %s", perr);
+		sp_server_join(&srv);
 		goto cleanup;
 	}
 	err = sp_server_spawn_workers(&srv);
@@ -316,7 +314,6 @@ cleanup:
 		close(srv.access_log_fd);
 	sp_gen_put(g);
 	sp_gen_put(srv.gen);
-	free(srv.workers);
 	free(srv.ldefs);
 	return ret;
 }

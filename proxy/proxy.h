@@ -6,7 +6,9 @@
  * Threads: one control thread (signals, reload, admin listener) and N worker
  * threads, each with its own uv loop and its own SO_REUSEPORT listening
  * sockets. A worker never touches another worker's handles; the control
- * thread talks to workers only through uv_async and atomics.
+ * thread talks to workers only through uv_async, atomics and what gen_lock
+ * protects (generation, listener set, socket slots). A reload may add
+ * workers or retire some (see struct sp_slot).
  */
 #ifndef SHUNT_PROXY_PROXY_H
 #define SHUNT_PROXY_PROXY_H
@@ -75,9 +77,16 @@ struct sp_worker {
 	pthread_t thread;
 	uv_loop_t loop;
 	uv_async_t wake; /* reload/drain notification from the control thread */
+	/* listening sockets of every slot this worker holds (see sp_slot) */
 	struct sp_listener **listeners;
 	size_t n_listeners;
-	unsigned ldefs_seq; /* srv->ldefs_seq the listeners were built for */
+	unsigned ldefs_seq;		 /* srv->ldefs_seq the listeners were built for */
+	uint64_t held;			 /* bit s: this worker holds slot s's sockets */
+	bool started;			 /* its thread runs (joined at exit) */
+	bool wake_closed;		 /* wake is closed: nobody may send (under gen_lock) */
+	atomic_bool retire;		 /* set by a reload that lowers the worker count */
+	atomic_bool exited;		 /* its thread is about to return (then it is joined) */
+	struct sp_worker *next_retiring; /* control thread only */
 	bool draining;
 	uv_timer_t drain_timer;
 	uv_timer_t pool_timer; /* closes pooled upstream connections idle too long */
@@ -112,7 +121,34 @@ struct sp_listener {
 	uv_tcp_t tcp;
 	struct sp_worker *w;
 	struct sp_listener_def def;
-	bool keep; /* scratch, while a worker applies a new listener set */
+	unsigned slot; /* the socket set it belongs to (sp_slot) */
+};
+
+/* A listening socket on its way from one worker to another: the fd is a
+ * dup() of the giver's, so the socket (and its accept queue) stays open. */
+struct sp_handoff {
+	struct sp_handoff *next;
+	int fd;
+	struct sp_listener_def def;
+};
+
+/*
+ * Socket sets. Every SO_REUSEPORT socket belongs to a slot: slot i is the set
+ * opened for worker i (one socket per listener). Closing a socket of a
+ * SO_REUSEPORT group resets the connections in its accept queue, so a set is
+ * never closed while its addresses are served: when a reload lowers the
+ * worker count, the sets of the retiring workers are handed (dup'ed fds, the
+ * queue intact) to the remaining workers, which accept from them; raising it
+ * again hands them back to the new workers. host: the live worker that must
+ * hold the set; a worker that holds a slot it is no longer host of releases
+ * it (transit + ready), and the host adopts it. A fresh slot (never opened)
+ * is published ready with an empty transit: its host opens the sockets.
+ * All under srv->gen_lock.
+ */
+struct sp_slot {
+	int host;
+	bool ready; /* transit holds the whole set, for host to adopt */
+	struct sp_handoff *transit;
 };
 
 struct sp_server {
@@ -132,9 +168,24 @@ struct sp_server {
 	 * reload dup3()s another file, or /dev/null when disabled, onto it) */
 	atomic_int access_log_fd;
 	atomic_bool access_log_off; /* disabled by a reload */
-	struct sp_worker *workers;
+	/* live workers [0, n_workers) (slot i's home is workers[i]); changed by
+	 * the control thread under gen_lock */
+	struct sp_worker *workers[SP_MAX_WORKERS];
 	unsigned n_workers;
-	unsigned n_started;
+	bool workers_fixed; /* --workers given: proxy.workers is not reloaded */
+	struct sp_slot slots[SP_MAX_WORKERS];
+	unsigned n_slots;
+	/* control thread only: workers draining after a reload lowered the
+	 * count (joined when they exit, their counters added to retired) */
+	struct sp_worker *retiring;
+	unsigned n_retiring;
+	struct sp_stats *retired;
+	uv_async_t reap; /* a retiring worker exited (unreferenced) */
+	bool reap_ready;
+	/* admin listener (control thread): address it listens on */
+	uv_tcp_t *admin;
+	struct sockaddr_storage admin_addr;
+	socklen_t admin_len;
 	atomic_uint reloads_ok, reloads_failed;
 	uv_loop_t *ctl_loop;
 };
@@ -150,8 +201,11 @@ void sp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 struct sp_gen *sp_server_gen(struct sp_server *srv);
 
 /* conn.c */
-int sp_worker_listen(struct sp_worker *w);
-void sp_worker_refresh_listeners(struct sp_worker *w);
+void sp_on_connection(uv_stream_t *server, int status);
+/* A connection accepted by hand (fd) on listener def of w (a socket being
+ * closed takes its queue along). */
+void sp_conn_accepted(struct sp_worker *w, const struct sp_listener_def *def, int fd);
+void sp_worker_init_conns(struct sp_worker *w);
 void sp_worker_refresh_gen(struct sp_worker *w);
 void sp_worker_start_drain(struct sp_worker *w);
 void sp_worker_close_all(struct sp_worker *w);

@@ -20,10 +20,19 @@ void sp_server_reopen_log(struct sp_server *srv, const char *path);
  * credentials). 0 or -errno. */
 int sp_server_bind_workers(struct sp_server *srv);
 int sp_server_spawn_workers(struct sp_server *srv);
-/* SIGTERM: stop accepting, finish in-flight requests, close idle connections. */
+/* Hand the listening sockets bound at start (as root) to the run user, so
+ * that, after the drop, a reload that adds workers can open more sockets in
+ * the same SO_REUSEPORT groups (the kernel wants one owner per group).
+ * 0 or -errno. */
+int sp_server_chown_listeners(struct sp_server *srv, uid_t uid, gid_t gid);
+/* SIGTERM: stop accepting, finish in-flight requests, close idle connections
+ * (and the admin listener). */
 void sp_server_drain(struct sp_server *srv);
+/* Join every worker thread (live and retiring) and free the workers. */
 void sp_server_join(struct sp_server *srv);
-int sp_admin_start(struct sp_server *srv, uv_loop_t *loop, uv_tcp_t *tcp,
-		   const struct sockaddr *addr);
+/* The admin listener (/metrics, /ready) on the control loop (srv->ctl_loop);
+ * a reload moves it (new address listening before the old one closes).
+ * 0 or a libuv error. */
+int sp_admin_start(struct sp_server *srv, const struct sockaddr_storage *addr, socklen_t len);
 
 #endif
