@@ -30,10 +30,10 @@
 #define SHUNT_MAX_PORTS 1024 /* excluded ports */
 #endif
 #ifndef SHUNT_MAX_IDENTS
-#define SHUNT_MAX_IDENTS 16384 /* workload cgroups, and workload address blocks */
+#define SHUNT_MAX_IDENTS 65536 /* workload cgroups, and workload address blocks */
 #endif
 #ifndef SHUNT_MAX_L4
-#define SHUNT_MAX_L4 262144 /* compiled L3/L4 policy entries */
+#define SHUNT_MAX_L4 1048576 /* compiled L3/L4 policy entries (20,000 services: 280,000) */
 #endif
 #ifndef SHUNT_MAX_ORIGDST
 #define SHUNT_MAX_ORIGDST 65536 /* captured connections remembered (LRU) */

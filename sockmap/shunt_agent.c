@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "map_mirror.h"
+
 #include "connect4.skel.h"
 #include "connect6.skel.h"
 #include "getsockopt.skel.h"
@@ -51,6 +53,10 @@ struct shunt_agent {
 	char ver_dir[PATH_MAX];
 	char pins[MAX_PINS][PATH_MAX]; /* what we pinned, to unpin */
 	int n_pins;
+	/* what we last wrote to the identity and L4 policy maps: later syncs
+	 * write only what changed */
+	struct shunt_mirror mir_l4, mir_cg, mir_addr;
+	struct shunt_mirror_stats last_sync;
 };
 
 /* State pinned by an earlier agent, being replaced. */
@@ -498,6 +504,90 @@ static int sync_map(int fd, const void *recs, size_t n, size_t stride, size_t ke
 	return sync_map_phase(fd, recs, n, stride, key_size, val_off, SYNC_ALL);
 }
 
+struct mirror_io {
+	int fd;
+	const struct shunt_mirror *m;
+};
+
+static int mirror_write_cb(void *ctx, const void *rec)
+{
+	const struct mirror_io *io = ctx;
+
+	if (bpf_map_update_elem(io->fd, rec, (const char *)rec + io->m->val_off, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int mirror_del_cb(void *ctx, const void *key)
+{
+	const struct mirror_io *io = ctx;
+
+	if (bpf_map_delete_elem(io->fd, key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Delete every key of map fd that is not among m's staged records (the map's
+ * content is unknown: first sync, adopted maps, after an error). */
+static int prune_unstaged(int fd, const struct shunt_mirror *m, struct shunt_mirror_stats *st)
+{
+	char *cur = malloc(m->key_size), *keys = malloc(m->key_size), *prev = NULL;
+	int err = 0;
+
+	if (!cur || !keys) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	/* deleting while iterating restarts the walk at the first key */
+	while (bpf_map_get_next_key(fd, prev, cur) == 0) {
+		if (!shunt_mirror_staged_has(m, cur) && bpf_map_delete_elem(fd, cur) == 0) {
+			st->deleted++;
+			prev = NULL;
+			continue;
+		}
+		memcpy(keys, cur, m->key_size);
+		prev = keys;
+	}
+cleanup:
+	free(cur);
+	free(keys);
+	return err;
+}
+
+/*
+ * sync_map_phase() for a map shuntd mirrors (m): the write phase stages the
+ * records and writes those that are new or changed (all of them when the map's
+ * content is unknown); the prune phase deletes the keys that went away and
+ * makes the staged records the mirror. Any error leaves the mirror invalid, so
+ * the next sync rewrites the whole map.
+ */
+static int sync_mirrored(int fd, struct shunt_mirror *m, const void *recs, size_t n,
+			 unsigned int what, struct shunt_mirror_stats *st)
+{
+	struct mirror_io io = {fd, m};
+	int err = 0;
+
+	if (what & SYNC_WRITE) {
+		err = shunt_mirror_stage(m, recs, n);
+		if (!err)
+			err = shunt_mirror_write(m, mirror_write_cb, &io, st);
+		if (err)
+			goto fail;
+	}
+	if (!(what & SYNC_PRUNE))
+		return 0;
+	if (m->valid)
+		return shunt_mirror_prune(m, mirror_del_cb, &io, st);
+	err = prune_unstaged(fd, m, st);
+	if (err)
+		goto fail;
+	shunt_mirror_commit(m);
+	return 0;
+fail:
+	shunt_mirror_invalidate(m);
+	return err;
+}
+
 /* Outbound capture ranges: the global ones (options) and the workloads' own. */
 static int fill_out_cidrs(struct shunt_agent *a, const struct shunt_opts *o,
 			  const struct shunt_icpt_tables *t)
@@ -589,20 +679,18 @@ static int fill_icpt(struct shunt_agent *a, const struct shunt_opts *o)
 	 * identity number while registered): the L4 entries of a new identity
 	 * exist before any cgroup or address maps to it, and those of a removed
 	 * one are deleted only after nothing maps to it any more. */
-	err = sync_map_phase(bpf_map__fd(a->so->maps.shunt_l4), t->l4, t->n_l4, sizeof(*t->l4),
-			     sizeof(struct shunt_l4_key), offsetof(struct shunt_icpt_l4, verdict),
-			     SYNC_WRITE);
+	a->last_sync = (struct shunt_mirror_stats){0};
+	err = sync_mirrored(bpf_map__fd(a->so->maps.shunt_l4), &a->mir_l4, t->l4, t->n_l4,
+			    SYNC_WRITE, &a->last_sync);
 	if (!err)
-		err = sync_map(bpf_map__fd(a->so->maps.shunt_cg_ident), cg, ncg, sizeof(*cg),
-			       sizeof(__u64), offsetof(struct shunt_icpt_cg, v));
+		err = sync_mirrored(bpf_map__fd(a->so->maps.shunt_cg_ident), &a->mir_cg, cg, ncg,
+				    SYNC_ALL, &a->last_sync);
 	if (!err)
-		err = sync_map(bpf_map__fd(a->so->maps.shunt_addr_ident), t->addr, t->n_addr,
-			       sizeof(*t->addr), sizeof(struct shunt_cidr_key),
-			       offsetof(struct shunt_icpt_addr, v));
+		err = sync_mirrored(bpf_map__fd(a->so->maps.shunt_addr_ident), &a->mir_addr,
+				    t->addr, t->n_addr, SYNC_ALL, &a->last_sync);
 	if (!err)
-		err = sync_map_phase(bpf_map__fd(a->so->maps.shunt_l4), t->l4, t->n_l4,
-				     sizeof(*t->l4), sizeof(struct shunt_l4_key),
-				     offsetof(struct shunt_icpt_l4, verdict), SYNC_PRUNE);
+		err = sync_mirrored(bpf_map__fd(a->so->maps.shunt_l4), &a->mir_l4, t->l4, t->n_l4,
+				    SYNC_PRUNE, &a->last_sync);
 	if (!err)
 		err = sync_map(bpf_map__fd(a->so->maps.shunt_icpt_wports), t->wport, t->n_wport,
 			       sizeof(*t->wport), sizeof(struct shunt_wport_key),
@@ -616,6 +704,11 @@ static int fill_icpt(struct shunt_agent *a, const struct shunt_opts *o)
 	if (bpf_map_update_elem(bpf_map__fd(a->so->maps.shunt_capture), &zero, &cfg, BPF_ANY))
 		err = -errno;
 cleanup:
+	if (err) { /* a phase may have written part of a map: sync it all next time */
+		shunt_mirror_invalidate(&a->mir_l4);
+		shunt_mirror_invalidate(&a->mir_cg);
+		shunt_mirror_invalidate(&a->mir_addr);
+	}
 	free(cg);
 	return err;
 }
@@ -634,6 +727,12 @@ int shunt_agent_set_policy(struct shunt_agent *a, const struct shunt_opts *o)
 bool shunt_agent_intercepting(const struct shunt_agent *a)
 {
 	return a->icpt;
+}
+
+void shunt_agent_last_sync(const struct shunt_agent *a, size_t *written, size_t *deleted)
+{
+	*written = a->last_sync.written;
+	*deleted = a->last_sync.deleted;
 }
 
 static __u32 prog_id(int fd)
@@ -902,6 +1001,9 @@ static void agent_free(struct shunt_agent *a)
 		rmdir(a->ver_dir);
 	if (a->made_pin_dir || a->adopted_dirs)
 		rmdir(a->pin_dir);
+	shunt_mirror_free(&a->mir_l4);
+	shunt_mirror_free(&a->mir_cg);
+	shunt_mirror_free(&a->mir_addr);
 	free(a);
 }
 
@@ -1025,6 +1127,13 @@ int shunt_agent_start(const struct shunt_opts *o, struct shunt_agent **out)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
+	shunt_mirror_init(&a->mir_l4, sizeof(struct shunt_icpt_l4), sizeof(struct shunt_l4_key),
+			  offsetof(struct shunt_icpt_l4, verdict), sizeof(__u32));
+	shunt_mirror_init(&a->mir_cg, sizeof(struct shunt_icpt_cg), sizeof(__u64),
+			  offsetof(struct shunt_icpt_cg, v), sizeof(struct shunt_ident));
+	shunt_mirror_init(&a->mir_addr, sizeof(struct shunt_icpt_addr),
+			  sizeof(struct shunt_cidr_key), offsetof(struct shunt_icpt_addr, v),
+			  sizeof(struct shunt_ident));
 	a->cgroup_fd = -1;
 	a->agent_fd = -1;
 	a->icpt = shunt_opts_intercept(o);

@@ -73,6 +73,9 @@ int shunt_agent_set_policy(struct shunt_agent *a, const struct shunt_opts *o);
 
 /* Is the interception (connect4/6 + getsockopt) attached? */
 bool shunt_agent_intercepting(const struct shunt_agent *a);
+/* Entries written and deleted in the identity and L4 policy maps by the last
+ * shunt_agent_set_policy() (after the first, only what changed). */
+void shunt_agent_last_sync(const struct shunt_agent *a, size_t *written, size_t *deleted);
 
 /* Map fds of a running agent (for counters and tests). */
 int shunt_agent_counters_fd(const struct shunt_agent *a);

@@ -9,6 +9,9 @@
  *   3. incremental update of one policy vs a full compile.
  *
  * Usage: shunt-config-bench [--services N] [--rules-per-service R] [--iters N]
+ *                           [--write-mesh FILE]
+ * --write-mesh writes the mesh config (item 2) to FILE and exits: the input of
+ * the end-to-end scale run (shuntd loading it into the kernel maps).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -300,9 +303,31 @@ static char *gen_mesh(int nsvc, int rps, size_t *len_out)
 	return buf;
 }
 
+static int write_mesh(const char *path, int nsvc, int rps)
+{
+	size_t len;
+	char *json = gen_mesh(nsvc, rps, &len);
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+
+	if (!f || fwrite(json, 1, len, f) != len) {
+		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+		rc = 1;
+	}
+	if (f && fclose(f) && !rc) {
+		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+		rc = 1;
+	}
+	free(json);
+	if (!rc)
+		printf("%s: %d services x %d rules, %zu bytes\n", path, nsvc, rps, len);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int nsvc = 20000, rps = 8;
+	const char *mesh_out = NULL;
 	long iters = 4000000;
 	double t0, t1, t2, t3, t4;
 	struct shunt_config *c = NULL;
@@ -321,13 +346,18 @@ int main(int argc, char **argv)
 			rps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
 			iters = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--write-mesh") && i + 1 < argc)
+			mesh_out = argv[++i];
 		else {
 			fprintf(stderr,
-				"usage: %s [--services N] [--rules-per-service R] [--iters N]\n",
+				"usage: %s [--services N] [--rules-per-service R] [--iters N] "
+				"[--write-mesh FILE]\n",
 				argv[0]);
 			return 2;
 		}
 	}
+	if (mesh_out)
+		return write_mesh(mesh_out, nsvc, rps);
 	printf("verdict cost, one destination, 10 vs 10000 rules (%ld verdicts each):\n", iters);
 	{
 		struct vbench s1 = {0}, b1 = {0}, s2 = {0}, b2 = {0}, s3 = {0}, b3 = {0};
