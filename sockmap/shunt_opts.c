@@ -335,7 +335,9 @@ int shunt_parse_loopback_addr(const char *s, struct sockaddr_storage *ss, sockle
 			return -EINVAL;
 		hlen = (size_t)(colon - s);
 	}
-	if (hlen == 0 || hlen >= sizeof(host) || shunt_parse_port(colon + 1, &port))
+	port = 0; /* ":0": the kernel picks a free port (shuntd logs which) */
+	if (hlen == 0 || hlen >= sizeof(host) ||
+	    (strcmp(colon + 1, "0") && shunt_parse_port(colon + 1, &port)))
 		return -EINVAL;
 	memcpy(host, hs, hlen);
 	host[hlen] = '\0';

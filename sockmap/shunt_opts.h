@@ -179,7 +179,8 @@ int shunt_parse_cidr(const char *s, struct shunt_cidr_key *k);
 int shunt_parse_port(const char *s, uint16_t *port);
 /* "adaptive" | "redirect" | "pass". Returns 0 or -EINVAL. */
 int shunt_parse_small_writes(const char *s, enum shunt_small_writes *m);
-/* "127.0.0.1:9100", "[::1]:9100". Only loopback addresses are accepted. */
+/* "127.0.0.1:9100", "[::1]:9100" (port 0: any free port). Only loopback
+ * addresses are accepted. */
 int shunt_parse_loopback_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 
 const char *shunt_small_writes_name(uint32_t m);

@@ -13,15 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shunt_agent.h"
 #include "shunt_opts.h"
 
 #ifdef SHUNT_HAVE_CONFIG
-#include <arpa/inet.h>
-
 #include <sys/stat.h>
 
 #include "capture_cfg.h"
@@ -34,7 +34,6 @@
 #if defined(SHUNT_HAVE_CONFIG) && defined(SHUNT_HAVE_REGISTRY)
 #define SHUNT_REGISTRY 1
 #include <libgen.h>
-#include <time.h>
 
 #include "pod_workloads.h"
 #include "registry.h"
@@ -69,20 +68,33 @@ static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_li
 	return vfprintf(stderr, fmt, ap);
 }
 
-static int metrics_listen(const struct shunt_opts *o)
+/* Listen on --metrics; at receives the bound "ADDR:PORT" (port 0 = any free one). */
+static int metrics_listen(const struct shunt_opts *o, char *at, size_t atlen)
 {
-	int one = 1;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int one = 1, port = 0;
 	int fd = socket(o->metrics_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&o->metrics_addr, o->metrics_addr_len) ||
-	    listen(fd, 16)) {
+	    listen(fd, 16) || getsockname(fd, (struct sockaddr *)&ss, &sl)) {
 		int err = -errno;
 
 		close(fd);
 		return err;
+	}
+	if (ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		snprintf(at, atlen, "[%s]:%d", ip, port);
+	} else {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		snprintf(at, atlen, "%s:%d", ip, port);
 	}
 	return fd;
 }
@@ -391,6 +403,11 @@ static int make_tables(struct shuntd *d, struct shunt_icpt_tables **out)
 }
 #endif
 
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 #ifdef SHUNT_REGISTRY
 static uint64_t now_ms(void)
 {
@@ -434,6 +451,7 @@ static void pods_apply(struct shuntd *d)
 {
 	struct shunt_icpt_tables *t = NULL;
 	struct timespec t0, t1;
+	size_t written, deleted;
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -454,12 +472,13 @@ static void pods_apply(struct shuntd *d)
 	d->tables = t;
 	d->dirty = false;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	shunt_agent_last_sync(d->agent, &written, &deleted);
 	fprintf(stderr,
 		"shuntd: pods applied: %zu registered, %zu with a cgroup; %zu workload cgroups "
-		"here, %zu address blocks, %zu L4 entries (%.2f ms)\n",
+		"here, %zu address blocks, %zu L4 entries (%.2f ms; %zu map entries written, %zu "
+		"deleted)\n",
 		d->pods.live, shunt_pods_resolved(&d->pods), t ? t->n_cg : 0, t ? t->n_addr : 0,
-		t ? t->n_l4 : 0,
-		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		t ? t->n_l4 : 0, ms_between(&t0, &t1), written, deleted);
 }
 
 /* Look for the cgroups still missing (when due); apply what changed. */
@@ -575,6 +594,8 @@ static int load_config(struct shunt_opts *o, struct shunt_config **cfg)
 static void reload(struct shuntd *d, int argc, char **argv)
 {
 	struct shunt_opts n, old = d->o;
+	struct timespec t0, t1, t2;
+	size_t written, deleted;
 	char msg[512];
 	int err;
 #ifdef SHUNT_HAVE_CONFIG
@@ -582,6 +603,7 @@ static void reload(struct shuntd *d, int argc, char **argv)
 	struct shunt_icpt_tables *tables = NULL;
 #endif
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	shunt_opts_init(&n);
 	if (shunt_opts_parse(&n, argc, argv, msg, sizeof(msg))) {
 		fprintf(stderr, "shuntd: reload: %s\n", msg);
@@ -617,7 +639,10 @@ static void reload(struct shuntd *d, int argc, char **argv)
 	if (shunt_opts_intercept(&d->o) != shunt_agent_intercepting(d->agent))
 		fprintf(stderr, "shuntd: reload: turning interception %s needs a restart\n",
 			shunt_opts_intercept(&d->o) ? "on" : "off");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	err = shunt_agent_set_policy(d->agent, &d->o);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	shunt_agent_last_sync(d->agent, &written, &deleted);
 	if (err) {
 		fprintf(stderr, "shuntd: reload: failed to update maps: %s\n", strerror(-err));
 #ifdef SHUNT_REGISTRY
@@ -627,10 +652,12 @@ static void reload(struct shuntd *d, int argc, char **argv)
 	} else
 		fprintf(stderr,
 			"shuntd: reloaded: %zu excluded ports, %zu include and %zu exclude CIDRs, "
-			"small-writes=%s, capture=%s, %zu L4 entries\n",
+			"small-writes=%s, capture=%s, %zu L4 entries; config %.1f ms, maps %.1f "
+			"ms (%zu entries written, %zu deleted)\n",
 			d->o.n_exclude_ports, d->o.n_include, d->o.n_exclude,
 			shunt_small_writes_name(d->o.small_writes),
-			shunt_capture_name(d->o.capture), d->o.tables ? d->o.tables->n_l4 : 0);
+			shunt_capture_name(d->o.capture), d->o.tables ? d->o.tables->n_l4 : 0,
+			ms_between(&t0, &t1), ms_between(&t1, &t2), written, deleted);
 #ifdef SHUNT_HAVE_CONFIG
 	/* the new config is in force (also when a map write failed: the next update retries) */
 	shunt_config_free(old_cfg);
@@ -655,7 +682,7 @@ static void log_counters(struct shunt_agent *a)
 int main(int argc, char **argv)
 {
 	static struct shuntd d; /* large (paths); zeroed */
-	char msg[1024];
+	char msg[1024], metrics_at[INET6_ADDRSTRLEN + 8] = "";
 	struct pollfd pfd[3];
 	sigset_t mask;
 	int sfd = -1, mfd = -1, err, rc = 1, n, npfd, timeout = -1;
@@ -724,7 +751,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (d.o.metrics) {
-		mfd = metrics_listen(&d.o);
+		mfd = metrics_listen(&d.o, metrics_at, sizeof(metrics_at));
 		if (mfd < 0) {
 			fprintf(stderr, "shuntd: failed to listen on %s: %s\n", d.o.metrics,
 				strerror(-mfd));
@@ -761,7 +788,7 @@ int main(int argc, char **argv)
 		"small-writes=%s (run %u, avg < %u B)%s%s\n",
 		d.cgroup, d.o.pin_dir, SHUNT_PIN_VERSION, shunt_small_writes_name(d.o.small_writes),
 		d.o.small_min_run, d.o.small_max_avg, d.o.metrics ? "; metrics on " : "",
-		d.o.metrics ? d.o.metrics : "");
+		d.o.metrics ? metrics_at : "");
 	if (d.o.ready_fd >= 0) {
 		if (write(d.o.ready_fd, "ready\n", 6) != 6)
 			fprintf(stderr, "shuntd: failed to write to --ready-fd %d: %s\n",

@@ -8,7 +8,8 @@ SHUNTCTL=$2
 CG=$SHUNT_NODE1_CGROUP
 PIN=$SHUNT_PIN_DIR/shunt
 POD_EXEC=${SHUNT_POD_EXEC:?run under with-pods.sh}
-fail() { echo "FAIL: $*" >&2; exit 1; }
+exec 18>&2 # the test's stderr, also where a command's own stderr is redirected
+fail() { echo "FAIL: $*" >&18; exit 1; }
 tmp=$(mktemp -d)
 spid='' watchdog=''
 cleanup() {
@@ -47,17 +48,19 @@ main=$$
 watchdog=$!
 
 # Read shuntd's output (stderr, plus "ready" from --ready-fd 1) line by line until one
-# matches; every line is kept in shuntd.log. The read timeout only detects a hang.
+# matches the glob pattern $1 as a whole (a substring match once took "already in use"
+# for "ready"); the line is left in $line, every line is kept in shuntd.log. The read
+# timeout only detects a hang.
 wait_line() {
-	local line end=$((SECONDS + 30)) # a total bound, not only per line
+	local end=$((SECONDS + 30)) # a total bound, not only per line
 	while [ "$SECONDS" -lt "$end" ] && IFS= read -r -t 20 -u 7 line; do
 		echo "$line" >>"$tmp/shuntd.log"
-		[[ $line == *"$1"* ]] && return 0
+		# shellcheck disable=SC2053 # $1 is a glob pattern
+		[[ $line == $1 ]] && return 0
 	done
 	fail "shuntd never printed '$1': $(cat "$tmp/shuntd.log")"
 }
 
-port=$((20000 + RANDOM % 20000))
 # flags and the config file's accelerate section add up (without config/: flags only)
 cfgargs=()
 expect_ports="[9]" expect_inc='["10.250.0.0/16"]' expect_exc='["10.250.9.0/24"]'
@@ -71,19 +74,41 @@ EOF
 	expect_exc='["10.250.8.0/24", "10.250.9.0/24"]'
 fi
 coproc SD {
-	exec "$SHUNTD" --cgroup "$CG" --pin-dir "$PIN" --ready-fd 1 --metrics "127.0.0.1:$port" \
+	exec "$SHUNTD" --cgroup "$CG" --pin-dir "$PIN" --ready-fd 1 --metrics 127.0.0.1:0 \
 		--exclude-port 9 --include-cidr 10.250.0.0/16 --exclude-cidr 10.250.9.0/24 \
 		"${cfgargs[@]}" 2>&1
 }
 spid=$SD_PID
 exec 7<&"${SD[0]}" # bash unsets SD when shuntd exits; keep our own descriptor
+# port 0: shuntd takes a free port and names it (a fixed port may be in use)
+wait_line "shuntd: attached sockops to *; metrics on 127.0.0.1:*"
+port=${line##*:}
+[[ $port =~ ^[1-9][0-9]*$ ]] || fail "no metrics port in: $line"
 wait_line ready
 
-# Every command below that could block runs under timeout 20 (exit 124 names the step).
+# Every command below that could block is bounded: after 20 s it fails the test,
+# naming the step and where the command waits in the kernel.
 bounded() {
-	local r=0
-	timeout 20 "$@" || r=$?
-	[ "$r" -ne 124 ] || fail "stalled 20 s: $*"
+	local p r=0
+	"$@" &
+	p=$!
+	for _ in $(seq 400); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.05 # a deadline on a condition, not a synchronisation
+	done
+	if kill -0 "$p" 2>/dev/null; then
+		echo "stalled 20 s: $* (pid $p, wchan $(cat "/proc/$p/wchan" 2>/dev/null)):" >&18
+		cat "/proc/$p/stack" >&18 2>/dev/null || true
+		{
+			echo "first shuntd (pid $spid): $(ps -o stat=,comm= -p "$spid" || echo gone)"
+			for f in "$tmp"/*.log; do echo "--- $f"; cat "$f"; done
+			# the first shuntd's output not read yet
+			timeout 1 cat <&7 || true
+		} >&18 2>&1
+		kill -9 "$p" 2>/dev/null || true
+		fail "stalled: $*"
+	fi
+	wait "$p" || r=$?
 	return "$r"
 }
 
@@ -151,7 +176,7 @@ if [ "${SHUNT_HAVE_CONFIG:-0}" = 1 ]; then
 	expect_ports="[9, 25, 26]" expect_inc='["10.250.0.0/16"]' expect_exc='["10.250.9.0/24"]'
 fi
 kill -HUP "$spid"
-wait_line "reloaded"
+wait_line "shuntd: reloaded: *"
 bounded "$SHUNTCTL" --pin-dir "$PIN" status --json >"$tmp/status.json"
 python3 - "$tmp/status.json" "$expect_ports" "$expect_inc" "$expect_exc" <<'PY' || check_status
 import json, sys
@@ -163,7 +188,7 @@ assert s["counters"]["msgs_redirected"] >= 40  # counters survive a reload
 PY
 
 kill -TERM "$spid"
-wait_line "detached and unpinned"
+wait_line "shuntd: detached and unpinned; *"
 for _ in $(seq 200); do # bounded: shuntd has said it is done, it must exit now
 	kill -0 "$spid" 2>/dev/null || break
 	sleep 0.1
