@@ -221,6 +221,23 @@ static inline void pt_proc_kill(struct pt_proc *p)
 	}
 }
 
+/* ---- the test's directory ---- */
+
+/* mkdtemp dir (a "/tmp/NAME.XXXXXX" template of dlen bytes) with cfg and log
+ * paths in it (config.json, access.log). Started as root, shunt-proxy runs as
+ * uid/gid 1337 (--user default) and must read the config on SIGHUP and reopen
+ * the access log there: the directory is then 1337's. */
+static inline void pt_workdir(char *dir, size_t dlen, const char *name, char *cfg, size_t clen,
+			      char *log, size_t llen)
+{
+	snprintf(dir, dlen, "/tmp/%s.XXXXXX", name);
+	CHECK(mkdtemp(dir), "mkdtemp");
+	if (geteuid() == 0)
+		CHECK(chown(dir, 1337, 1337) == 0, "chown %s", dir);
+	snprintf(cfg, clen, "%s/config.json", dir);
+	snprintf(log, llen, "%s/access.log", dir);
+}
+
 /* ---- loopback sockets ---- */
 
 /* A free TCP port on ip (bound and released). */

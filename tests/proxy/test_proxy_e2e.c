@@ -1642,14 +1642,8 @@ int main(int argc, char **argv)
 	proxy_bin = argv[1];
 	setvbuf(stdout, NULL, _IONBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/shunt-proxy-e2e.XXXXXX");
-	CHECK(mkdtemp(tmpdir), "mkdtemp");
-	/* started as root, shunt-proxy runs as uid/gid 1337 (--user default):
-	 * it must read the config on SIGHUP and reopen the access log there */
-	if (geteuid() == 0)
-		CHECK(chown(tmpdir, 1337, 1337) == 0, "chown %s", tmpdir);
-	snprintf(cfg_path, sizeof(cfg_path), "%s/config.json", tmpdir);
-	snprintf(log_path, sizeof(log_path), "%s/access.log", tmpdir);
+	pt_workdir(tmpdir, sizeof(tmpdir), "shunt-proxy-e2e", cfg_path, sizeof(cfg_path), log_path,
+		   sizeof(log_path));
 	atexit(cleanup);
 	CHECK(us_start(&up, "127.0.0.2") == 0, "upstream server on 127.0.0.2");
 	port_main = pt_free_port("127.0.0.1");
