@@ -62,8 +62,11 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 					peer->run_msgs = 0;
 					peer->run_bytes = 0;
 				}
+				/* only loopback keys carry a netns cookie */
 				if (shunt_small_write_step(c, size, cfg->small_min_run,
-							   cfg->small_max_avg))
+							   keys->self.netns
+								   ? cfg->small_max_avg
+								   : cfg->small_max_avg_pod))
 					fall_back(c, SHUNT_CONN_PASS_SMALL,
 						  SHUNT_CNT_FALLBACK_SMALL);
 			}

@@ -366,6 +366,7 @@ static int fill_maps(struct shunt_agent *a, const struct shunt_opts *o)
 		.flags = o->n_include ? SHUNT_CFG_HAS_INCLUDE : 0,
 		.small_min_run = o->small_min_run,
 		.small_max_avg = o->small_max_avg,
+		.small_max_avg_pod = o->small_max_avg_pod,
 	};
 	int cfg_fd = bpf_map__fd(a->so->maps.shunt_config);
 	int cidr_fd = bpf_map__fd(a->so->maps.shunt_cidrs);

@@ -53,6 +53,7 @@ void shunt_opts_init(struct shunt_opts *o)
 	o->small_writes = SHUNT_SMALL_ADAPTIVE;
 	o->small_min_run = SHUNT_SMALL_MIN_RUN_DEFAULT;
 	o->small_max_avg = SHUNT_SMALL_MAX_AVG_DEFAULT;
+	o->small_max_avg_pod = SHUNT_SMALL_MAX_AVG_POD_DEFAULT;
 	o->capture = SHUNT_CAPTURE_OFF;
 	o->proxy_uid = SHUNT_ISTIO_PROXY_UID;
 	o->outbound_port = SHUNT_ISTIO_OUTBOUND_PORT;
@@ -420,6 +421,7 @@ enum {
 	OPT_SMALL_WRITES,
 	OPT_SMALL_MIN_RUN,
 	OPT_SMALL_MAX_AVG,
+	OPT_SMALL_MAX_AVG_POD,
 	OPT_CONFIG,
 	OPT_CAPTURE,
 	OPT_PROXY_UID,
@@ -452,6 +454,7 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 		{"small-writes", required_argument, NULL, OPT_SMALL_WRITES},
 		{"small-min-run", required_argument, NULL, OPT_SMALL_MIN_RUN},
 		{"small-max-avg", required_argument, NULL, OPT_SMALL_MAX_AVG},
+		{"small-max-avg-pod", required_argument, NULL, OPT_SMALL_MAX_AVG_POD},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"capture", required_argument, NULL, OPT_CAPTURE},
 		{"proxy-uid", required_argument, NULL, OPT_PROXY_UID},
@@ -527,6 +530,10 @@ int shunt_opts_parse(struct shunt_opts *o, int argc, char **argv, char *err, siz
 			break;
 		case OPT_SMALL_MAX_AVG:
 			if (parse_u32(optarg, 1, 1u << 30, &o->small_max_avg))
+				goto bad;
+			break;
+		case OPT_SMALL_MAX_AVG_POD:
+			if (parse_u32(optarg, 0, 1u << 30, &o->small_max_avg_pod))
 				goto bad;
 			break;
 		case OPT_CONFIG:

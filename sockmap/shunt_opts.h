@@ -82,6 +82,7 @@ struct shunt_opts {
 	enum shunt_small_writes small_writes;
 	uint32_t small_min_run;
 	uint32_t small_max_avg;
+	uint32_t small_max_avg_pod;
 	bool verbose;
 	/* interception (connect4/6 + getsockopt) */
 	enum shunt_capture_mode capture;		/* --capture off|l7|istio */

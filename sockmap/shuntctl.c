@@ -337,6 +337,9 @@ static int cmd_status(const char *pin_dir, bool json)
 		json_object_set_new(j, "mode", json_string(mode_name(cfg.mode)));
 		json_object_set_new(j, "small_writes",
 				    json_string(shunt_small_writes_name(cfg.small_writes)));
+		json_object_set_new(j, "small_min_run", json_integer(cfg.small_min_run));
+		json_object_set_new(j, "small_max_avg", json_integer(cfg.small_max_avg));
+		json_object_set_new(j, "small_max_avg_pod", json_integer(cfg.small_max_avg_pod));
 		json_object_set_new(j, "active_connections", json_integer(nconns));
 		json_object_set_new(j, "redirecting_connections", json_integer(nredir));
 		json_object_set_new(j, "exclude_ports", json_incref(ports));
@@ -386,9 +389,10 @@ static int cmd_status(const char *pin_dir, bool json)
 			     : "NOT running: pinned state left behind, restart "
 			       "shuntd to replace it");
 	printf("cgroup:       %s\n", have_info ? info.cgroup : "?");
-	printf("mode:         %s, small-writes %s (window %u sends, avg < %u B)\n",
+	printf("mode:         %s, small-writes %s (window %u sends, avg < %u B on loopback, < %u B "
+	       "between pods)\n",
 	       mode_name(cfg.mode), shunt_small_writes_name(cfg.small_writes), cfg.small_min_run,
-	       cfg.small_max_avg);
+	       cfg.small_max_avg, cfg.small_max_avg_pod);
 	printf("programs:     shunt_sockops id %u via link id %u (cgroup sock_ops)%s\n",
 	       info.sockops_prog_id, info.sockops_link_id, p.link >= 0 ? "" : " [link not pinned]");
 	printf("              shunt_sk_msg id %u (sk_msg verdict on shunt_sockhash)\n",

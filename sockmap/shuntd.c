@@ -49,7 +49,8 @@ static void usage(FILE *f)
 		"              [--exclude-port P]... [--include-cidr CIDR]... [--exclude-cidr "
 		"CIDR]...\n"
 		"              [--small-writes adaptive|redirect|pass] [--small-min-run N]\n"
-		"              [--small-max-avg BYTES] [--config FILE] [-v]\n"
+		"              [--small-max-avg BYTES] [--small-max-avg-pod BYTES] [--config FILE] "
+		"[-v]\n"
 		"              [--capture off|l7|istio] [--proxy-uid UID|none] [--proxy-mark N]\n"
 		"              [--proxy-cgroup PATH]... [--outbound-port P] [--inbound-port P]\n"
 		"              [--inbound-capture on|off] [--exclude-outbound-port P]...\n"
@@ -785,10 +786,10 @@ int main(int argc, char **argv)
 			d.o.tables ? d.o.tables->n_cg : 0, d.o.tables ? d.o.tables->n_addr : 0);
 	fprintf(stderr,
 		"shuntd: attached sockops to %s, sk_msg to the sockhash; pinned in %s/%s; "
-		"small-writes=%s (run %u, avg < %u B)%s%s\n",
+		"small-writes=%s (run %u, avg < %u B on loopback, < %u B between pods)%s%s\n",
 		d.cgroup, d.o.pin_dir, SHUNT_PIN_VERSION, shunt_small_writes_name(d.o.small_writes),
-		d.o.small_min_run, d.o.small_max_avg, d.o.metrics ? "; metrics on " : "",
-		d.o.metrics ? metrics_at : "");
+		d.o.small_min_run, d.o.small_max_avg, d.o.small_max_avg_pod,
+		d.o.metrics ? "; metrics on " : "", d.o.metrics ? metrics_at : "");
 	if (d.o.ready_fd >= 0) {
 		if (write(d.o.ready_fd, "ready\n", 6) != 6)
 			fprintf(stderr, "shuntd: failed to write to --ready-fd %d: %s\n",

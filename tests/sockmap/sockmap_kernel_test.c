@@ -362,6 +362,47 @@ static void t_small_writes(void)
 	}
 }
 
+/* 1 KiB writes: between pods they stay redirected (TCP over veth and a bridge
+ * costs more than redirecting them: --small-max-avg-pod, 128 B), on loopback
+ * the adaptive mode gives them to TCP (--small-max-avg, 24 KiB). */
+static void t_kib_writes(void)
+{
+	struct server_args s = {.ip = "0.0.0.0", .kind = SRV_STREAM, .seed = 13, .bytes = 1 << 20};
+	struct client_args c = {
+		.ip = T.b.ip, .kind = SRV_STREAM, .seed = 13, .bytes = 1 << 20, .chunk = 1024};
+	uint64_t before[SHUNT_CNT__MAX], after[SHUNT_CNT__MAX];
+	struct sm_tcpinfo sti, cti;
+
+	read_counters(before);
+	run_pair(&T.b, &T.a, &s, &c, &sti, &cti);
+	read_counters(after);
+	printf("  1 KiB writes pod a -> pod b: client data_segs_out=%llu, fallback_small_writes "
+	       "+%llu\n",
+	       (unsigned long long)cti.data_segs_out,
+	       (unsigned long long)delta(after, before, SHUNT_CNT_FALLBACK_SMALL));
+	if (redirects()) {
+		CHECK(delta(after, before, SHUNT_CNT_FALLBACK_SMALL) == 0,
+		      "1 KiB writes between pods fell back to TCP");
+		CHECK(cti.data_segs_out == 0, "1 KiB writes between pods used TCP");
+	}
+	s.seed = c.seed = 14;
+	c.ip = "127.0.0.1";
+	read_counters(before);
+	run_pair(&T.b, &T.b, &s, &c, &sti, &cti);
+	read_counters(after);
+	printf("  1 KiB writes on loopback in pod b: client data_segs_out=%llu, "
+	       "fallback_small_writes +%llu\n",
+	       (unsigned long long)cti.data_segs_out,
+	       (unsigned long long)delta(after, before, SHUNT_CNT_FALLBACK_SMALL));
+	if (T.mode == MODE_ADAPTIVE) {
+		CHECK(delta(after, before, SHUNT_CNT_FALLBACK_SMALL) == 1,
+		      "1 KiB writes on loopback did not fall back");
+		CHECK(cti.data_segs_out > 0, "loopback fallback did not use TCP");
+	} else if (T.mode == MODE_REDIRECT) {
+		CHECK(cti.data_segs_out == 0, "redirect mode used TCP on loopback");
+	}
+}
+
 /* Big writes (1 MiB) stream: never falls back. */
 static void t_large_stream(void)
 {
@@ -1151,6 +1192,7 @@ static const struct {
 	{"identical 127.0.0.1 tuples in two pods", t_loopback_isolation},
 	{"cross-node connection stays on TCP", t_cross_node},
 	{"stream of 64 B writes", t_small_writes},
+	{"stream of 1 KiB writes: between pods, on loopback", t_kib_writes},
 	{"eligibility flags: ports, CIDRs", t_policy},
 	{"stream of 1 MiB writes", t_large_stream},
 	{"concurrent connections, random sizes", t_integrity_many},

@@ -199,6 +199,8 @@ static void test_opts(void)
 		      "redirect",
 		      "--metrics",
 		      "127.0.0.1:9100",
+		      "--small-max-avg-pod",
+		      "0",
 		      "-v"};
 	char *bad[][3] = {
 		{"shuntd", "--small-writes", "maybe"},
@@ -207,14 +209,20 @@ static void test_opts(void)
 		{"shuntd", "--pin-dir", "relative"},
 		{"shuntd", "--bogus", "x"},
 		{"shuntd", "--include-cidr", "x/1"},
+		{"shuntd", "--small-max-avg-pod", "-1"},
+		{"shuntd", "--small-max-avg", "0"},
 	};
 	struct shunt_opts o;
 	char err[256];
 	size_t i;
 
 	shunt_opts_init(&o);
+	CHECK(o.small_max_avg == SHUNT_SMALL_MAX_AVG_DEFAULT &&
+		      o.small_max_avg_pod == SHUNT_SMALL_MAX_AVG_POD_DEFAULT,
+	      "small-write defaults");
 	CHECK(shunt_opts_parse(&o, (int)(sizeof(ok) / sizeof(ok[0])), ok, err, sizeof(err)) == 0,
 	      "valid args rejected: %s", err);
+	CHECK(o.small_max_avg_pod == 0, "--small-max-avg-pod 0: %u", o.small_max_avg_pod);
 	CHECK(o.ready_fd == 5 && o.n_exclude_ports == 2 && o.exclude_ports[1] == 443 &&
 		      o.n_include == 1 && o.n_exclude == 1 &&
 		      o.small_writes == SHUNT_SMALL_REDIRECT && o.verbose && o.metrics &&
