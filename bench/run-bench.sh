@@ -3,7 +3,7 @@
 # before the run. Needs root for the accel paths and a build containing
 # sockmap/, proxy/ and bench/.
 #   bench/run-bench.sh [BUILD_DIR] [OUT_DIR] [shunt-bench options...]
-# Sections (SECTIONS="fast http connect", the default, or any subset):
+# Sections (SECTIONS="fast http connect pods", the default, or any subset):
 #   fast     rr + stream        -> results.txt, results.json, results.png
 #   http     http, closed loop  -> http.txt, http.json, http.png
 #            http, open loop at RATE req/s (default 5000; RATE=0 skips it)
@@ -11,13 +11,12 @@
 #   connect  connection rate    -> connect.txt, connect.json, connect.png
 #   pods     rr + stream between two simulated pods (--net pods: netns, veth,
 #            bridge; tcp and accel)  -> pods.txt, pods.json, pods.png
-#            (not in the default set; SECTIONS="fast pods" to add it)
 # The extra shunt-bench options apply to the fast and pods sections.
 set -euo pipefail
 build=${1:-build}
 out=${2:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 shift $(($# > 2 ? 2 : $#))
-sections=${SECTIONS:-fast http connect}
+sections=${SECTIONS:-fast http connect pods}
 rate=${RATE:-5000}
 bin=$build/bench/shunt-bench
 if [ ! -x "$bin" ]; then
