@@ -3,6 +3,7 @@
  * shuntd: attach shunt's sockops + sk_msg programs to a cgroup v2 and keep
  * them there until SIGTERM/SIGINT, then detach and unpin everything it made.
  */
+#include <arpa/inet.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <limits.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
