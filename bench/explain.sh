@@ -11,7 +11,9 @@
 # that CPU only (perf stat -C, software tracepoints: no PMU needed):
 #  1. round trip, 64 B, tcp vs accel: context switches per round trip, and
 #     the sk_msg program's own run time per message (kernel.bpf_stats_enabled
-#     is switched on for the cell and restored after; it adds ~20-40 ns).
+#     is switched on for the cell and restored after; it adds ~20-40 ns); and
+#     a pipe round trip between two processes (perf bench sched pipe), the
+#     floor of any round trip on one vCPU.
 #  2. stream, 16 KiB and 64 KiB writes, tcp vs accel:redirect (no small-write
 #     fallback): context switches per second and sends per receive (how many
 #     messages a reader finds queued when it wakes).
@@ -79,6 +81,9 @@ per() { # A B -> A/B with 2 decimals
 win=$((DUR - 3))
 
 echo "== 1. round trip, 64 B, both ends on CPU $CPU"
+# the floor of any round trip between two processes on one vCPU: a pipe ping-pong
+floor=$(taskset -c "$CPU" perf bench sched pipe -l 100000 2>/dev/null | awk '/usecs\/op/ { print $1 }')
+echo "pipe round trip (perf bench sched pipe): ${floor:-?} us, the floor for any IPC here"
 sysctl -qw kernel.bpf_stats_enabled=1
 for p in tcp accel; do
 	cell "rr-$p" rr --sizes 64 --paths "$p"
