@@ -112,7 +112,12 @@ struct capture_view {
 	int n_overrides;		       /* workloads with their own capture settings */
 	int n_wports, n_wranges;	       /* their port and range entries */
 	int n_nosidecar;		       /* workloads with "sidecar": false */
+	int n_services;			       /* services with a clusterIP in the address map */
 };
+
+/* SHUNT_IDENTITY_SERVICE_FIRST of config/include/shunt/l4.h (shuntctl may be
+ * built without the config library) */
+#define SVC_IDENTITY_FIRST 0x80000000u
 
 static int cmp_u32(const void *x, const void *y)
 {
@@ -191,8 +196,9 @@ static int read_capture(const struct shunt_pinned *p, struct capture_view *cv)
 	struct shunt_cidr_key ak, acur, *aprev = NULL;
 	__u64 cgk, ccur, *cprev = NULL;
 	struct shunt_ident id;
-	uint32_t *ids = NULL, *nosc = NULL;
+	uint32_t *ids = NULL, *nosc = NULL, *svcs = NULL;
 	size_t n_oc = 0, cap_oc = 0, n_ids = 0, cap_ids = 0, n_nosc = 0, cap_nosc = 0, i;
+	size_t n_svcs = 0, cap_svcs = 0;
 	char text[80];
 	int err = 0;
 
@@ -247,6 +253,8 @@ static int read_capture(const struct shunt_pinned *p, struct capture_view *cv)
 			err = ids_push(&ids, &n_ids, &cap_ids, id.identity);
 		if (!err && (id.flags & SHUNT_IDENT_NOSIDECAR))
 			err = ids_push(&nosc, &n_nosc, &cap_nosc, id.identity);
+		if (!err && id.identity >= SVC_IDENTITY_FIRST && id.identity != SHUNT_IDENT_ANY)
+			err = ids_push(&svcs, &n_svcs, &cap_svcs, id.identity);
 		if (err)
 			goto cleanup;
 	}
@@ -261,10 +269,12 @@ static int read_capture(const struct shunt_pinned *p, struct capture_view *cv)
 	}
 	cv->n_overrides = count_distinct(ids, n_ids);
 	cv->n_nosidecar = count_distinct(nosc, n_nosc);
+	cv->n_services = count_distinct(svcs, n_svcs);
 cleanup:
 	free(oc);
 	free(ids);
 	free(nosc);
+	free(svcs);
 	return err;
 }
 
@@ -374,6 +384,7 @@ static int cmd_status(const char *pin_dir, bool json)
 		json_object_set_new(ij, "workload_capture_range_entries",
 				    json_integer(cv.n_wranges));
 		json_object_set_new(ij, "workloads_without_sidecar", json_integer(cv.n_nosidecar));
+		json_object_set_new(ij, "services", json_integer(cv.n_services));
 		json_object_set_new(j, "interception", ij);
 		for (i = 0; i < SHUNT_CNT__MAX; i++)
 			json_object_set_new(c, shunt_counter_name(i),
@@ -416,6 +427,9 @@ static int cmd_status(const char *pin_dir, bool json)
 		printf("  per-workload capture:   %d workloads with own settings (%d port entries, "
 		       "%d range entries), %d without sidecar\n",
 		       cv.n_overrides, cv.n_wports, cv.n_wranges, cv.n_nosidecar);
+		printf("  services:               %d with a clusterIP (judged by their "
+		       "backends' policy)\n",
+		       cv.n_services);
 	} else {
 		printf("interception: off\n");
 	}

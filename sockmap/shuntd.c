@@ -191,9 +191,10 @@ static bool under(const char *path, const char *dir)
  * below shuntd's cgroup count: they run on this node, and only those
  * workloads are MESHED, i.e. targets of inbound capture: a remote node's
  * sidecar could not answer SO_ORIGINAL_DST for a rewrite made here),
- * workloads[].addresses, and the compiled
- * L4 entries ("L7" entries allow the connection and leave the request to the
- * proxy; with --no-l7-proxy Istio's TCP reduction applies instead).
+ * workloads[].addresses, services[].clusterIPs (flags HAS only), and the
+ * compiled L4 entries of the workloads plus the services' entries derived
+ * from their backends (shunt_service_l4_entries) ("L7" entries allow the connection and leave the
+ * request to the proxy; with --no-l7-proxy Istio's TCP reduction applies instead).
  */
 static int build_tables(const struct shunt_config *cfg, const struct shunt_opts *o,
 			struct shunt_icpt_tables **out)
@@ -217,6 +218,8 @@ static int build_tables(const struct shunt_config *cfg, const struct shunt_opts 
 		ncg += cfg->workloads[i].cgroups.n;
 		naddr += cfg->workloads[i].n_addresses;
 	}
+	for (i = 0; i < cfg->n_services; i++)
+		naddr += cfg->services[i].cluster_ips.n;
 	t->cg = calloc(ncg + 1, sizeof(*t->cg));
 	t->addr = calloc(naddr + 1, sizeof(*t->addr));
 	if (!t->cg || !t->addr) {
@@ -255,12 +258,45 @@ static int build_tables(const struct shunt_config *cfg, const struct shunt_opts 
 			t->n_addr++;
 		}
 	}
+	/* services: each clusterIP -> the service identity; HAS only (never
+	 * MESHED: nothing listens for inbound capture on a virtual IP) */
+	for (i = 0; i < cfg->n_services; i++) {
+		const struct shunt_service *s = &cfg->services[i];
+		struct shunt_ident v = {shunt_service_identity(i), SHUNT_IDENT_HAS};
+
+		for (j = 0; j < s->cluster_ips.n; j++) {
+			struct shunt_cidr_key k;
+			size_t x;
+
+			cidr_key(&s->cluster_ips.v[j], &k);
+			/* a registered pod may hold the same address: the pod wins */
+			for (x = 0; x < t->n_addr && memcmp(&t->addr[x].key, &k, sizeof(k)); x++)
+				;
+			if (x < t->n_addr) {
+				if (verbose)
+					fprintf(stderr,
+						"shuntd: service %s/%s: clusterIP is a workload "
+						"address, ignored\n",
+						s->ns, s->name);
+				continue;
+			}
+			t->addr[t->n_addr].key = k;
+			t->addr[t->n_addr].v = v;
+			t->n_addr++;
+		}
+	}
 	t->policy = cfg->n_policies > 0 && o->l4_policy;
 	if (t->policy) {
+		struct shunt_l4_entry *wl4 = NULL;
+
 		err = shunt_policy_compile(cfg, &pol, &d);
 		if (!err)
 			err = shunt_policy_l4_entries_opts(
-				pol, o->no_l7_proxy ? SHUNT_L4_NO_PROXY : 0, &l4, &nl4);
+				pol, o->no_l7_proxy ? SHUNT_L4_NO_PROXY : 0, &wl4, &nl4);
+		/* plus the services' entries, derived from their backends' */
+		if (!err)
+			err = shunt_service_l4_entries(cfg, wl4, nl4, &l4, &nl4);
+		free(wl4);
 		if (err) {
 			shunt_diags_print(&d, stderr);
 			fprintf(stderr, "shuntd: failed to compile the policy: %s\n",

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "compiled.h"
+#include "shunt/l4.h"
 
 /* Reference counts are atomic: compiled policies that share parts may be
  * created and freed from different threads. */
@@ -1133,6 +1134,12 @@ void shunt_policy_free(struct shunt_policy *p)
 	for (size_t i = 0; i < p->n_pols; i++)
 		cpol_put(p->pols[i]);
 	free(p->pols);
+	for (size_t i = 0; p->svcs && i < p->n_svcs; i++) {
+		free(p->svcs[i].backends);
+		free(p->svcs[i].ports);
+	}
+	free(p->svcs);
+	free(p->svc_hosts);
 	free(p->root_ns);
 	for (size_t i = 0; i < p->n_extra_roots; i++)
 		free(p->extra_roots[i]);
@@ -1310,6 +1317,52 @@ static int build_indexes(struct shunt_policy *p, struct smap *by_label, struct s
 
 /* A policy object with its workload tables: copied from c, or shared with
  * `share` (whose workloads the caller checked to be the same). */
+/* Services: backends (same namespace, selector matches) and clusterIPs. */
+static int build_services(struct shunt_policy *p, const struct shunt_config *c)
+{
+	size_t nh = 0;
+
+	if (!c->n_services)
+		return 0;
+	p->svcs = calloc(c->n_services, sizeof(*p->svcs));
+	for (size_t j = 0; j < c->n_services; j++)
+		nh += c->services[j].cluster_ips.n;
+	p->svc_hosts = calloc(nh + 1, sizeof(*p->svc_hosts));
+	if (!p->svcs || !p->svc_hosts)
+		return -ENOMEM;
+	p->n_svcs = c->n_services;
+	for (size_t j = 0; j < c->n_services; j++) {
+		const struct shunt_service *s = &c->services[j];
+		struct csvc *x = &p->svcs[j];
+
+		x->backends = calloc(c->n_workloads + 1, sizeof(*x->backends));
+		x->ports = calloc(s->n_ports + 1, sizeof(*x->ports));
+		if (!x->backends || !x->ports)
+			return -ENOMEM;
+		for (size_t i = 0; i < c->n_workloads; i++)
+			if (shunt_service_selects(s, &c->workloads[i]))
+				x->backends[x->n_backends++] = (int)i;
+		if (s->n_ports)
+			memcpy(x->ports, s->ports, s->n_ports * sizeof(*x->ports));
+		x->n_ports = s->n_ports;
+		for (size_t k = 0; k < s->cluster_ips.n; k++) {
+			p->svc_hosts[p->n_svc_hosts].c = s->cluster_ips.v[k];
+			p->svc_hosts[p->n_svc_hosts++].idx = (int)j;
+		}
+	}
+	qsort(p->svc_hosts, p->n_svc_hosts, sizeof(*p->svc_hosts), addr_cmp);
+	return 0;
+}
+
+/* After the destinations are built: which services have a selected backend. */
+static void mark_services(struct shunt_policy *p)
+{
+	for (size_t j = 0; j < p->n_svcs; j++)
+		for (size_t b = 0; b < p->svcs[j].n_backends; b++)
+			if (p->dst[p->svcs[j].backends[b]])
+				p->svcs[j].selected = true;
+}
+
 static struct shunt_policy *policy_alloc(const struct shunt_config *c,
 					 const struct shunt_policy *share, uint64_t fingerprint)
 {
@@ -1359,6 +1412,8 @@ static struct shunt_policy *policy_alloc(const struct shunt_config *c,
 	p->nets = p->ws->nets;
 	p->n_hosts = share ? share->n_hosts : p->n_hosts;
 	p->n_nets = share ? share->n_nets : p->n_nets;
+	if (build_services(p, c))
+		goto fail;
 	return p;
 fail:
 	shunt_policy_free(p);
@@ -1396,6 +1451,8 @@ int shunt_policy_compile(const struct shunt_config *c, struct shunt_policy **out
 					    NULL)))
 			goto cleanup;
 	err = build_dst(p, sel, NULL);
+	if (!err)
+		mark_services(p);
 cleanup:
 	for (size_t i = 0; sel && i < p->n_w; i++)
 		clist_free(&sel[i]);
@@ -1567,6 +1624,8 @@ int shunt_policy_update(const struct shunt_policy *old, const struct shunt_confi
 		}
 	}
 	err = build_dst(p, sel, touched);
+	if (!err)
+		mark_services(p);
 cleanup:
 	free(map.k);
 	free(map.v);
@@ -1591,6 +1650,13 @@ int shunt_policy_workload_by_addr(const struct shunt_policy *p, const struct soc
 
 	if (sockaddr_key(sa, &key.c.family, key.c.addr))
 		return -ENOENT;
+	/* a service's clusterIP: n_w + its index (shunt_policy_l7_verdict
+	 * judges it by the service's backends) */
+	e = p->n_svc_hosts
+		    ? bsearch(&key, p->svc_hosts, p->n_svc_hosts, sizeof(*p->svc_hosts), addr_cmp)
+		    : NULL;
+	if (e)
+		return (int)p->n_w + e->idx;
 	e = bsearch(&key, p->hosts, p->n_hosts, sizeof(*p->hosts), addr_cmp);
 	if (e)
 		return e->idx;

@@ -116,6 +116,16 @@ struct wshared {
 	struct smap by_label, by_ns; /* "key=value" / namespace -> workload indices */
 };
 
+/* A service (config "services"): its backends (workload indices) and TCP
+ * ports; the L7 verdict for a clusterIP is the strictest over the backends. */
+struct csvc {
+	int *backends;
+	size_t n_backends;
+	struct shunt_service_port *ports;
+	size_t n_ports;
+	bool selected; /* a policy selects one of its backends */
+};
+
 struct shunt_policy {
 	struct shunt_norm_opts norm;
 	struct wshared *ws; /* owns w, hosts, nets below (aliases) */
@@ -133,6 +143,10 @@ struct shunt_policy {
 	struct cpol **pols;
 	size_t n_pols;
 	struct dindex **dst; /* per workload; NULL: no policy selects it */
+	struct csvc *svcs;   /* per service (shunt_policy_workload_by_addr: n_w + index) */
+	size_t n_svcs;
+	struct addr_entry *svc_hosts; /* clusterIPs -> service index, sorted for bsearch */
+	size_t n_svc_hosts;
 };
 
 /* verdict.c: evaluation of one clause's non-path parts */

@@ -500,3 +500,135 @@ uint8_t shunt_l4_lookup(const struct shunt_l4_entry *v, size_t n, uint32_t src, 
 		return e->verdict;
 	return SHUNT_L4_ALLOW;
 }
+
+/* ---- services ---- */
+
+uint32_t shunt_service_identity(size_t service_idx)
+{
+	return SHUNT_IDENTITY_SERVICE_FIRST + (uint32_t)service_idx;
+}
+
+bool shunt_service_selects(const struct shunt_service *s, const struct shunt_workload *w)
+{
+	if (!s->n_selector || !s->ns || !w->ns || strcmp(s->ns, w->ns))
+		return false;
+	for (size_t i = 0; i < s->n_selector; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < w->n_labels && !found; k++)
+			found = !strcmp(w->labels[k].key, s->selector[i].key) &&
+				!strcmp(w->labels[k].value, s->selector[i].value);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static uint8_t merge_verdict(uint8_t a, uint8_t b)
+{
+	if (a == SHUNT_L4_DENY || b == SHUNT_L4_DENY)
+		return SHUNT_L4_DENY;
+	return a == SHUNT_L4_L7 || b == SHUNT_L4_L7 ? SHUNT_L4_L7 : SHUNT_L4_ALLOW;
+}
+
+/* Entries of one service, from the (sorted) workload entries wv. mark has
+ * room for identities 0..n_workloads (cleared on return); backends and srcs
+ * for n_workloads + 2 identities. */
+static int service_entries(const struct shunt_config *c, size_t j, const struct shunt_l4_entry *wv,
+			   size_t wn, uint8_t *mark, uint32_t *backends, uint32_t *srcs,
+			   struct evec *e)
+{
+	const struct shunt_service *s = &c->services[j];
+	uint32_t svc = shunt_service_identity(j), maxid = (uint32_t)c->n_workloads;
+	size_t nb = 0, ns = 0;
+	bool selected = false;
+	int err = 0;
+
+	for (size_t i = 0; i < c->n_workloads; i++) {
+		if (shunt_service_selects(s, &c->workloads[i])) {
+			backends[nb++] = shunt_identity_of((int)i);
+			mark[shunt_identity_of((int)i)] |= 1; /* backend */
+		}
+	}
+	srcs[ns++] = SHUNT_IDENTITY_ANY;
+	for (size_t i = 0; i < wn; i++) {
+		uint32_t d = wv[i].dst_identity, src = wv[i].src_identity;
+
+		if (d > maxid || !(mark[d] & 1))
+			continue;
+		selected = true;
+		if (src <= maxid && !(mark[src] & 2)) {
+			mark[src] |= 2; /* source seen */
+			srcs[ns++] = src;
+		}
+	}
+	for (size_t q = 0; selected && q < c->services[j].n_ports && !err; q++) {
+		uint16_t port = s->ports[q].port, target = s->ports[q].target_port;
+		uint8_t any_v = SHUNT_L4_ALLOW;
+
+		/* srcs[0] is ANY: its verdict first, the others only where they differ */
+		for (size_t k = 0; k < ns && !err; k++) {
+			uint8_t v = SHUNT_L4_ALLOW;
+
+			for (size_t b = 0; b < nb; b++)
+				if (srcs[k] != backends[b])
+					v = merge_verdict(v, shunt_l4_lookup(wv, wn, srcs[k],
+									     backends[b], target));
+			if (k == 0) {
+				any_v = v;
+				/* DENY is what (ANY, svc, 0) gives anyway */
+				if (v != SHUNT_L4_DENY)
+					err = push(e, SHUNT_IDENTITY_ANY, svc, port, v);
+			} else if (v != any_v) {
+				err = push(e, srcs[k], svc, port, v);
+			}
+		}
+	}
+	/* ports the service does not list: kube-proxy forwards nothing there */
+	if (selected && !err)
+		err = push(e, SHUNT_IDENTITY_ANY, svc, 0, SHUNT_L4_DENY);
+	for (size_t b = 0; b < nb; b++)
+		mark[backends[b]] = 0;
+	for (size_t k = 1; k < ns; k++)
+		mark[srcs[k]] = 0;
+	/* no policy selects any backend: allow, no entries */
+	return err;
+}
+
+int shunt_service_l4_entries(const struct shunt_config *c, const struct shunt_l4_entry *wv,
+			     size_t wn, struct shunt_l4_entry **v, size_t *n)
+{
+	struct evec e = {0};
+	uint32_t *backends = NULL, *srcs = NULL;
+	uint8_t *mark = NULL;
+	int err = 0;
+
+	*v = NULL;
+	*n = 0;
+	backends = calloc(c->n_workloads + 2, sizeof(*backends));
+	srcs = calloc(c->n_workloads + 3, sizeof(*srcs));
+	mark = calloc(c->n_workloads + 2, 1);
+	e.cap = wn + 16;
+	e.v = malloc(e.cap * sizeof(*e.v));
+	if (!backends || !srcs || !mark || !e.v) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	if (wn)
+		memcpy(e.v, wv, wn * sizeof(*wv));
+	e.n = wn;
+	for (size_t j = 0; j < c->n_services; j++)
+		if ((err = service_entries(c, j, wv, wn, mark, backends, srcs, &e)))
+			goto cleanup;
+	if (e.n)
+		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
+	*v = e.v;
+	*n = e.n;
+	e.v = NULL;
+cleanup:
+	free(e.v);
+	free(backends);
+	free(srcs);
+	free(mark);
+	return err;
+}

@@ -1358,6 +1358,288 @@ out:
 	vctx_pop(v, old);
 }
 
+/* ---------- services (Kubernetes Service, type ClusterIP) ---------- */
+
+static void service_free(struct shunt_service *s)
+{
+	free(s->name);
+	free(s->ns);
+	free(s->cluster_ips.v);
+	free(s->ports);
+	labels_free(s->selector, s->n_selector);
+}
+
+/* One clusterIP (a plain address, no prefix) appended to s->cluster_ips. */
+static void service_ip(struct vctx *v, json_t *e, struct shunt_service *s)
+{
+	const char *why, *str;
+	struct shunt_cidr c;
+
+	if (!expect_type(v, e, JSON_STRING, "an IP address string such as \"10.96.0.10\""))
+		return;
+	str = json_string_value(e);
+	if (!strcmp(str, "None")) {
+		verr(v, "headless services (clusterIP \"None\") have no virtual IP; list the "
+			"pods as workloads instead");
+		return;
+	}
+	if (strchr(str, '/') || cidr_parse(str, &c, &why)) {
+		verr(v,
+		     "bad clusterIP '%s': expected one IP address such as \"10.96.0.10\" or "
+		     "\"fd00:96::a\"",
+		     str);
+		return;
+	}
+	for (size_t i = 0; i < s->cluster_ips.n; i++)
+		if (!memcmp(&s->cluster_ips.v[i], &c, sizeof(c)))
+			return; /* clusterIP repeated in clusterIPs, as Kubernetes writes it */
+	s->cluster_ips.v[s->cluster_ips.n++] = c;
+}
+
+static void service_ports(struct vctx *v, json_t *e, struct shunt_service *s)
+{
+	static const char *const keys[] = {"name", "port", "targetPort", "protocol", NULL};
+	json_t *a = json_object_get(e, "ports"), *p;
+	size_t old, i;
+
+	if (!a) {
+		verr(v, "missing required key 'ports'");
+		return;
+	}
+	old = vctx_push_key(v, "ports");
+	if (!expect_type(v, a, JSON_ARRAY, "an array of service ports"))
+		goto out;
+	if (!json_array_size(a)) {
+		verr(v, "empty list; a service needs at least one port");
+		goto out;
+	}
+	s->ports = calloc(json_array_size(a), sizeof(*s->ports));
+	if (!s->ports) {
+		v->oom = true;
+		goto out;
+	}
+	json_array_foreach (a, i, p) {
+		size_t o2 = vctx_push_index(v, i), o3;
+		uint16_t port = 0, target = 0;
+		json_t *j;
+		bool tcp = true, ok = true;
+
+		if (!expect_type(v, p, JSON_OBJECT, "a service port object")) {
+			vctx_pop(v, o2);
+			continue;
+		}
+		check_keys(v, p, keys);
+		if ((j = json_object_get(p, "protocol"))) {
+			o3 = vctx_push_key(v, "protocol");
+			if (!json_is_string(j) || (strcmp(json_string_value(j), "TCP") &&
+						   strcmp(json_string_value(j), "UDP") &&
+						   strcmp(json_string_value(j), "SCTP"))) {
+				verr(v, "expected \"TCP\", \"UDP\" or \"SCTP\"");
+				ok = false;
+			} else {
+				tcp = !strcmp(json_string_value(j), "TCP");
+			}
+			vctx_pop(v, o3);
+		}
+		if (!(j = json_object_get(p, "port"))) {
+			verr(v, "missing required key 'port'");
+			ok = false;
+		} else {
+			o3 = vctx_push_key(v, "port");
+			if (json_is_integer(j))
+				ok = port_value(v, j, &port) && ok;
+			else {
+				verr(v, "expected a port number 1..65535, got %s", json_kind(j));
+				ok = false;
+			}
+			vctx_pop(v, o3);
+		}
+		target = port;
+		if ((j = json_object_get(p, "targetPort"))) {
+			o3 = vctx_push_key(v, "targetPort");
+			if (json_is_string(j)) {
+				verr(v,
+				     "named targetPort '%s' is not supported; give the container "
+				     "port number",
+				     json_string_value(j));
+				ok = false;
+			} else if (json_is_integer(j)) {
+				ok = port_value(v, j, &target) && ok;
+			} else {
+				verr(v, "expected a port number 1..65535, got %s", json_kind(j));
+				ok = false;
+			}
+			vctx_pop(v, o3);
+		}
+		if (ok && tcp) {
+			for (size_t k = 0; k < s->n_ports; k++) {
+				if (s->ports[k].port == port) {
+					o3 = vctx_push_key(v, "port");
+					verr(v, "duplicate TCP port %u in this service", port);
+					vctx_pop(v, o3);
+					ok = false;
+					break;
+				}
+			}
+		}
+		/* UDP and SCTP: accepted, but the connect() hook judges TCP only */
+		if (ok && tcp)
+			s->ports[s->n_ports++] = (struct shunt_service_port){port, target};
+		vctx_pop(v, o2);
+	}
+out:
+	vctx_pop(v, old);
+}
+
+static void parse_services(struct vctx *v, json_t *root, struct shunt_config *c)
+{
+	static const char *const keys[] = {"name",	 "namespace", "type",	  "clusterIP",
+					   "clusterIPs", "ports",     "selector", NULL};
+	json_t *a = json_object_get(root, "services"), *e;
+	struct smap names = {0}, ips = {0}, waddrs = {0};
+	size_t old, i;
+
+	if (!a)
+		return;
+	old = vctx_push_key(v, "services");
+	if (!expect_type(v, a, JSON_ARRAY, "an array of Service objects"))
+		goto out;
+	c->services = calloc(json_array_size(a) + 1, sizeof(*c->services));
+	if (!c->services) {
+		v->oom = true;
+		goto out;
+	}
+	for (size_t w = 0; w < c->n_workloads; w++) {
+		for (size_t k = 0; k < c->workloads[w].n_addresses; k++) {
+			char buf[64];
+
+			cidr_format(&c->workloads[w].addresses[k], buf, sizeof(buf));
+			if (smap_add(&waddrs, buf, (uint32_t)w))
+				v->oom = true;
+		}
+	}
+	json_array_foreach (a, i, e) {
+		size_t o2 = vctx_push_index(v, i), o3;
+		struct shunt_service *s = &c->services[c->n_services];
+		json_t *ip = json_object_get(e, "clusterIP"), *l = json_object_get(e, "clusterIPs");
+
+		if (!expect_type(v, e, JSON_OBJECT, "a Service object")) {
+			vctx_pop(v, o2);
+			continue;
+		}
+		c->n_services++;
+		check_keys(v, e, keys);
+		s->name = get_string(v, e, "name", true, NULL);
+		s->ns = get_string(v, e, "namespace", false, "default");
+		o3 = vctx_push_key(v, "name");
+		if (s->name)
+			check_k8s_name(v, s->name);
+		vctx_pop(v, o3);
+		o3 = vctx_push_key(v, "namespace");
+		if (s->ns && json_object_get(e, "namespace"))
+			check_k8s_name(v, s->ns);
+		vctx_pop(v, o3);
+		s->cluster_ips.v = calloc((l && json_is_array(l) ? json_array_size(l) : 0) + 2,
+					  sizeof(*s->cluster_ips.v));
+		if (!s->cluster_ips.v) {
+			v->oom = true;
+			vctx_pop(v, o2);
+			continue;
+		}
+		if (!ip && !l)
+			verr(v, "missing required key 'clusterIPs'");
+		if (ip) {
+			o3 = vctx_push_key(v, "clusterIP");
+			service_ip(v, ip, s);
+			vctx_pop(v, o3);
+		}
+		if (l) {
+			json_t *x;
+			size_t k;
+
+			o3 = vctx_push_key(v, "clusterIPs");
+			if (expect_type(v, l, JSON_ARRAY, "an array of IP addresses")) {
+				if (!json_array_size(l))
+					verr(v, "empty list; give at least one clusterIP");
+				json_array_foreach (l, k, x) {
+					size_t o4 = vctx_push_index(v, k);
+
+					service_ip(v, x, s);
+					vctx_pop(v, o4);
+				}
+			}
+			vctx_pop(v, o3);
+		}
+		if (json_object_get(e, "type")) {
+			json_t *t = json_object_get(e, "type");
+
+			o3 = vctx_push_key(v, "type");
+			if (!json_is_string(t) || strcmp(json_string_value(t), "ClusterIP"))
+				verr(v, "only type \"ClusterIP\" is supported (NodePort, "
+					"LoadBalancer and ExternalName services are not judged)");
+			vctx_pop(v, o3);
+		}
+		service_ports(v, e, s);
+		if (!json_object_get(e, "selector")) {
+			verr(v, "missing required key 'selector' (a service without selector has "
+				"no backends shunt can know)");
+		} else {
+			get_labels(v, e, "selector", &s->selector, &s->n_selector);
+			if (!s->n_selector && json_is_object(json_object_get(e, "selector"))) {
+				o3 = vctx_push_key(v, "selector");
+				verr(v,
+				     "empty selector: a service without selector has no backends "
+				     "shunt can know");
+				vctx_pop(v, o3);
+			}
+		}
+		if (s->name && s->ns) {
+			char key[600];
+			struct smap_ent *x;
+
+			snprintf(key, sizeof(key), "%s/%s", s->ns, s->name);
+			if ((x = smap_find(&names, key))) {
+				o3 = vctx_push_key(v, "name");
+				verr(v, "duplicate service '%s' (also $.services[%u])", key,
+				     x->l.v[0]);
+				vctx_pop(v, o3);
+			} else if (smap_add(&names, key, (uint32_t)i)) {
+				v->oom = true;
+			}
+		}
+		for (size_t k = 0; k < s->cluster_ips.n; k++) {
+			char buf[64];
+			struct smap_ent *x;
+
+			cidr_format(&s->cluster_ips.v[k], buf, sizeof(buf));
+			/* with both keys, entry 0 came from clusterIP */
+			o3 = vctx_push_key(v, l && !(ip && k == 0) ? "clusterIPs" : "clusterIP");
+			if (l && !ip)
+				vctx_push_index(v, k);
+			if ((x = smap_find(&ips, buf))) {
+				const struct shunt_service *o = &c->services[x->l.v[0]];
+
+				verr(v, "clusterIP %s already belongs to service '%s/%s'", buf,
+				     o->ns ? o->ns : "?", o->name ? o->name : "?");
+			} else if ((x = smap_find(&waddrs, buf))) {
+				const struct shunt_workload *o = &c->workloads[x->l.v[0]];
+
+				verr(v, "clusterIP %s is an address of workload '%s/%s'", buf,
+				     o->ns ? o->ns : "?", o->name ? o->name : "?");
+			} else if (smap_add(&ips, buf, (uint32_t)(c->n_services - 1))) {
+				v->oom = true;
+			}
+			vctx_pop(v, o3);
+		}
+		vctx_pop(v, o2);
+	}
+out:
+	smap_free(&names);
+	smap_free(&ips);
+	smap_free(&waddrs);
+	vctx_pop(v, old);
+}
+
 static void parse_policies(struct vctx *v, json_t *root, struct shunt_config *c)
 {
 	json_t *a = json_object_get(root, "authorizationPolicies"), *e;
@@ -1569,6 +1851,9 @@ void shunt_config_free(struct shunt_config *c)
 	for (size_t i = 0; i < c->n_policies; i++)
 		authz_policy_free(&c->policies[i]);
 	free(c->policies);
+	for (size_t i = 0; i < c->n_services; i++)
+		service_free(&c->services[i]);
+	free(c->services);
 	for (size_t i = 0; i < c->proxy.n_listeners; i++)
 		free(c->proxy.listeners[i].name);
 	free(c->proxy.listeners);
@@ -1634,9 +1919,10 @@ void diags_sort(struct shunt_diags *d, size_t first)
 int shunt_config_load_string(const char *json, const char *name, struct shunt_config **out,
 			     struct shunt_diags *d)
 {
-	static const char *const keys[] = {
-		"workloads", "authorizationPolicies", "proxy", "accelerate", "capture", "options",
-		NULL};
+	static const char *const keys[] = {"workloads",	 "authorizationPolicies",
+					   "services",	 "proxy",
+					   "accelerate", "capture",
+					   "options",	 NULL};
 	struct vctx v = {.file = name ? name : "<config>", .d = d};
 	size_t first = d ? d->n : 0;
 	struct shunt_config *c = NULL;
@@ -1651,7 +1937,7 @@ int shunt_config_load_string(const char *json, const char *name, struct shunt_co
 		goto cleanup;
 	if (!json_is_object(root)) {
 		verr(&v, "expected a JSON object with keys workloads, authorizationPolicies, "
-			 "proxy, accelerate, capture, options");
+			 "services, proxy, accelerate, capture, options");
 		err = -EINVAL;
 		goto cleanup;
 	}
@@ -1665,6 +1951,7 @@ int shunt_config_load_string(const char *json, const char *name, struct shunt_co
 	parse_options(&v, root, &c->options);
 	parse_workloads(&v, root, c);
 	parse_policies(&v, root, c);
+	parse_services(&v, root, c);
 	parse_proxy(&v, root, &c->proxy);
 	parse_accelerate(&v, root, &c->accelerate);
 	parse_capture(&v, root, &c->capture);

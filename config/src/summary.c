@@ -230,6 +230,74 @@ static void put_access(FILE *f, const struct shunt_policy *p)
 	free(v);
 }
 
+static void put_src(FILE *f, const struct shunt_policy *p, uint32_t src)
+{
+	if (src == SHUNT_IDENTITY_ANY)
+		fprintf(f, "any other caller");
+	else if (src == SHUNT_IDENTITY_WORLD)
+		fprintf(f, "callers outside the registry");
+	else
+		fprintf(f, "%s", p->w[src - SHUNT_IDENTITY_FIRST].qname);
+}
+
+/* Services: VIPs, ports, backends and (with p) their derived L3/L4 entries. */
+static void put_services(FILE *f, const struct shunt_config *c, const struct shunt_policy *p)
+{
+	struct shunt_l4_entry *wv = NULL, *v = NULL;
+	size_t wn = 0, n = 0;
+	char buf[64];
+
+	fprintf(f, "services (%zu):\n", c->n_services);
+	if (p && c->n_services &&
+	    (shunt_policy_l4_entries(p, &wv, &wn) || shunt_service_l4_entries(c, wv, wn, &v, &n)))
+		fprintf(f, "  (out of memory)\n");
+	for (size_t j = 0; j < c->n_services; j++) {
+		const struct shunt_service *s = &c->services[j];
+		uint32_t id = shunt_service_identity(j);
+		bool any = false;
+
+		fprintf(f, "  %s/%s  clusterIPs", s->ns, s->name);
+		for (size_t k = 0; k < s->cluster_ips.n; k++) {
+			cidr_format(&s->cluster_ips.v[k], buf, sizeof(buf));
+			fprintf(f, " %s", buf);
+		}
+		fprintf(f, " ports");
+		for (size_t k = 0; k < s->n_ports; k++)
+			fprintf(f, " %u->%u", s->ports[k].port, s->ports[k].target_port);
+		if (!s->n_ports)
+			fprintf(f, " (no TCP port)");
+		fprintf(f, " selector");
+		for (size_t k = 0; k < s->n_selector; k++)
+			fprintf(f, " %s=%s", s->selector[k].key, s->selector[k].value);
+		fprintf(f, "\n    backends:");
+		for (size_t w = 0; w < c->n_workloads; w++) {
+			if (shunt_service_selects(s, &c->workloads[w])) {
+				fprintf(f, " %s/%s", c->workloads[w].ns, c->workloads[w].name);
+				any = true;
+			}
+		}
+		fprintf(f, "%s\n", any ? "" : " (none)");
+		if (!p)
+			continue;
+		any = false;
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].dst_identity != id)
+				continue;
+			any = true;
+			if (v[i].port)
+				fprintf(f, "    port %-7u ", v[i].port);
+			else
+				fprintf(f, "    other ports  ");
+			put_src(f, p, v[i].src_identity);
+			fprintf(f, ": %s\n", l4_name(v[i].verdict));
+		}
+		if (!any)
+			fprintf(f, "    no policy selects a backend: every caller allowed\n");
+	}
+	free(wv);
+	free(v);
+}
+
 int shunt_config_summary(const struct shunt_config *c, const struct shunt_policy *p, FILE *f)
 {
 	static const char *const actions[] = {"ALLOW", "DENY", "AUDIT"};
@@ -320,6 +388,8 @@ int shunt_config_summary(const struct shunt_config *c, const struct shunt_policy
 		fprintf(f, "access (L3/L4; \"L7 proxy decides\" = HTTP rules apply):\n");
 		put_access(f, p);
 	}
+	if (c->n_services)
+		put_services(f, c, p);
 	fprintf(f, "proxy: %zu listener(s), workers %u", c->proxy.n_listeners, c->proxy.workers);
 	if (c->proxy.has_admin) {
 		fprintf(f, ", admin ");

@@ -228,6 +228,55 @@ static bool on_clauses(void *ctx, const struct clist *l)
 	return v->s->principal && (e = csub_find(l->sub, v->s->phash)) && scan(v, &e->l);
 }
 
+/* A service's clusterIP: the request may land on any backend, so the
+ * strictest backend verdict applies (DENY if one denies; the port is mapped
+ * to its targetPort; a port the service does not list is denied, as
+ * kube-proxy forwards nothing there). No policy selecting a backend: allow. */
+static int service_verdict(const struct shunt_policy *p, const struct csvc *x,
+			   const struct shunt_l7_query *q, struct shunt_verdict *v)
+{
+	struct shunt_l7_query bq = *q;
+	struct shunt_verdict bv;
+	size_t k;
+	int err;
+
+	if (!x->selected) {
+		if (q->explicit_method_only) {
+			v->action = SHUNT_DENY;
+			v->policy = "default-deny";
+		}
+		return 0;
+	}
+	for (k = 0; k < x->n_ports && x->ports[k].port != q->dst_port; k++)
+		;
+	if (k == x->n_ports) {
+		v->action = SHUNT_DENY;
+		v->policy = "default-deny";
+		return 0;
+	}
+	bq.dst_port = x->ports[k].target_port;
+	for (size_t b = 0; b < x->n_backends; b++) {
+		/* a workload reaching itself is never judged (as at connect()) */
+		if (x->backends[b] == q->src_workload)
+			continue;
+		bq.dst_workload = x->backends[b];
+		if ((err = shunt_policy_l7_verdict(p, &bq, &bv)))
+			return err;
+		if (bv.audit && !v->audit) {
+			v->audit = true;
+			v->audit_policy = bv.audit_policy;
+		}
+		if (bv.action == SHUNT_DENY) {
+			v->action = SHUNT_DENY;
+			v->policy = bv.policy;
+			return 0;
+		}
+		if (!v->policy)
+			v->policy = bv.policy;
+	}
+	return 0;
+}
+
 int shunt_policy_l7_verdict(const struct shunt_policy *p, const struct shunt_l7_query *q,
 			    struct shunt_verdict *v)
 {
@@ -238,8 +287,19 @@ int shunt_policy_l7_verdict(const struct shunt_policy *p, const struct shunt_l7_
 
 	memset(v, 0, sizeof(*v));
 	v->action = SHUNT_ALLOW;
-	if (q->dst_workload >= 0 && (size_t)q->dst_workload >= p->n_w)
-		return -EINVAL;
+	if (q->dst_workload >= 0 && (size_t)q->dst_workload >= p->n_w) {
+		size_t j = (size_t)q->dst_workload - p->n_w;
+
+		if (j >= p->n_svcs)
+			return -EINVAL;
+		if (q->src_workload >= 0 && (size_t)q->src_workload >= p->n_w) {
+			struct shunt_l7_query sq = *q;
+
+			sq.src_workload = -1; /* a clusterIP is never a source */
+			return service_verdict(p, &p->svcs[j], &sq, v);
+		}
+		return service_verdict(p, &p->svcs[j], q, v);
+	}
 	x = q->dst_workload < 0 ? NULL : p->dst[q->dst_workload];
 	if (!x) {
 		if (q->explicit_method_only) {

@@ -27,7 +27,7 @@ static const struct ecase cases[] = {
 	{"{\n  \"proxy\": {,}\n}",
 	 "t.json:2:13: $: invalid JSON: string or '}' expected near ','\n"},
 	{"[]", "t.json:1:1: $: expected a JSON object with keys workloads, authorizationPolicies, "
-	       "proxy, accelerate, capture, options\n"},
+	       "services, proxy, accelerate, capture, options\n"},
 	{"{\"a\": 1, \"a\": 2}",
 	 "t.json:1:12: $: invalid JSON: duplicate object key near '\"a\"'\n"},
 	{"{}", NULL},
@@ -35,7 +35,8 @@ static const struct ecase cases[] = {
 	{"{\n  \"workload\": []\n}",
 	 "t.json:2:3: $.workload: unknown key 'workload'; did you mean 'workloads'?\n"},
 	{"{\"zzz\": 1}", "t.json:1:2: $.zzz: unknown key 'zzz'; expected one of 'workloads', "
-			 "'authorizationPolicies', 'proxy', 'accelerate', 'capture', 'options'\n"},
+			 "'authorizationPolicies', 'services', 'proxy', 'accelerate', 'capture', "
+			 "'options'\n"},
 	{POL("{\"acton\": \"DENY\"}"), "t.json:3:13: $.authorizationPolicies[0].spec.acton: "
 				       "unknown key 'acton'; did you mean 'action'?\n"},
 	{POL("{\"rules\": [{\"to\": [{\"operation\": {\"method\": [\"GET\"]}}]}]}"),

@@ -138,6 +138,25 @@ void shunt_workload_capture_free(struct shunt_workload_capture *c);
 /* Does c set anything (an explicit capture block)? */
 bool shunt_workload_capture_set(const struct shunt_workload_capture *c);
 
+/* ---- services (Kubernetes Service, type ClusterIP) ---- */
+
+/* services[].ports[]: TCP ports only (UDP/SCTP ports are accepted and
+ * skipped at parse time: the connect() hook sees TCP only). */
+struct shunt_service_port {
+	uint16_t port;	      /* "port" */
+	uint16_t target_port; /* "targetPort" (a number; defaults to port) */
+};
+
+struct shunt_service {
+	char *name;
+	char *ns;			   /* "namespace"; defaults to "default" */
+	struct shunt_cidrlist cluster_ips; /* "clusterIPs" (and "clusterIP"): /32 or /128 */
+	struct shunt_service_port *ports;  /* TCP ports */
+	size_t n_ports;
+	struct shunt_label *selector; /* "selector" (required, non-empty) */
+	size_t n_selector;
+};
+
 /* ---- authorization policies (Istio AuthorizationPolicy model) ---- */
 
 enum shunt_policy_action {
@@ -291,6 +310,8 @@ struct shunt_config {
 	size_t n_workloads;
 	struct shunt_authz_policy *policies;
 	size_t n_policies;
+	struct shunt_service *services; /* "services" */
+	size_t n_services;
 	struct shunt_proxy_config proxy;
 	struct shunt_accelerate_config accelerate;
 	struct shunt_capture_config capture;

@@ -12,10 +12,26 @@
  *   (src, dst, port), (ANY, dst, port), (src, dst, 0), (ANY, dst, 0);
  *   no entry at all: SHUNT_L4_ALLOW (no policy selects dst).
  * A destination selected by any policy always has an (ANY, dst, 0) entry.
+ *
+ * Services (config "services", Kubernetes ClusterIP): service index j has
+ * identity SHUNT_IDENTITY_SERVICE_FIRST + j (the upper half of the identity
+ * space, so it can never collide with a workload identity i + 1). Its
+ * backends are the workloads of its namespace whose labels match its
+ * selector. A connection to a virtual IP may land on any backend, so the
+ * strictest backend verdict applies: per service port P (targetPort T) and
+ * source S, verdict(S, svc, P) = DENY if any backend b gives
+ * shunt_l4_lookup(S, b, T) = DENY, else L7 if any gives L7, else ALLOW (a
+ * backend that is S itself counts as ALLOW, as the connect() hook never
+ * judges a workload's connections to itself). S ranges over every source
+ * named in the backends' entries, plus ANY. Ports the service does not list
+ * are DENY (kube-proxy forwards nothing there). A service none of whose
+ * backends is selected by a policy gets no entries (allow, like any
+ * unselected destination).
  */
 #ifndef SHUNT_L4_H
 #define SHUNT_L4_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +40,8 @@
 #define SHUNT_IDENTITY_WORLD 0u
 #define SHUNT_IDENTITY_FIRST 1u
 #define SHUNT_IDENTITY_ANY   0xffffffffu
+/* First service identity (services[j] -> SHUNT_IDENTITY_SERVICE_FIRST + j). */
+#define SHUNT_IDENTITY_SERVICE_FIRST 0x80000000u
 
 enum shunt_l4_verdict {
 	SHUNT_L4_ALLOW = 0,
@@ -49,6 +67,17 @@ int shunt_policy_l4_entries_opts(const struct shunt_policy *p, unsigned flags,
 				 struct shunt_l4_entry **v, size_t *n);
 /* Identity of a workload index (-1 -> WORLD). */
 uint32_t shunt_identity_of(int workload_idx);
+/* Identity of a service index. */
+uint32_t shunt_service_identity(size_t service_idx);
+/* Is workload w a backend of service s (same namespace, selector matches)? */
+bool shunt_service_selects(const struct shunt_service *s, const struct shunt_workload *w);
+/*
+ * The workload entries wv (from shunt_policy_l4_entries*, compiled from c)
+ * plus the entries of c->services derived from them (see above): *v is
+ * malloc'ed (free() it), sorted like the input. Returns 0 or -ENOMEM.
+ */
+int shunt_service_l4_entries(const struct shunt_config *c, const struct shunt_l4_entry *wv,
+			     size_t wn, struct shunt_l4_entry **v, size_t *n);
 /* Resolve an entry table lookup as the BPF side does (for tests and shuntctl). */
 uint8_t shunt_l4_lookup(const struct shunt_l4_entry *v, size_t n, uint32_t src, uint32_t dst,
 			uint16_t port);

@@ -45,7 +45,11 @@ int shunt_policy_update(const struct shunt_policy *old, const struct shunt_confi
 			size_t policy_idx, struct shunt_policy **out, struct shunt_diags *d);
 
 /* Longest-prefix match of the address over all workload addresses/CIDRs;
- * IPv4-mapped IPv6 is treated as IPv4. Returns the index or -ENOENT. */
+ * IPv4-mapped IPv6 is treated as IPv4. Returns the index or -ENOENT. A
+ * service's clusterIP (config "services") gives workload_count() + the
+ * service's index: as shunt_l7_query.dst_workload it is judged by the
+ * service's backends (see shunt_policy_l7_verdict); workload_name() and
+ * workload_principal() return NULL for it. */
 int shunt_policy_workload_by_addr(const struct shunt_policy *p, const struct sockaddr *sa);
 int shunt_policy_workload_count(const struct shunt_policy *p);
 /* "ns/name", or NULL for an index out of range. */
@@ -81,6 +85,13 @@ struct shunt_verdict {
 	const char *audit_policy; /* "ns/name" of the matching AUDIT policy or NULL */
 };
 
+/* dst_workload may also be a service (workload_count() + service index, from
+ * shunt_policy_workload_by_addr): the request may land on any backend, so
+ * the strictest backend verdict applies: dst_port is mapped to its
+ * targetPort and each backend judged (a backend that is the source itself is
+ * skipped); the first DENY decides. A port the service does not list is
+ * denied ("default-deny"); a service none of whose backends a policy selects
+ * is allowed, like any unselected destination. */
 int shunt_policy_l7_verdict(const struct shunt_policy *p, const struct shunt_l7_query *q,
 			    struct shunt_verdict *v);
 const struct shunt_norm_opts *shunt_policy_norm_opts(const struct shunt_policy *p);
