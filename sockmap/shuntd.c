@@ -192,9 +192,9 @@ static bool under(const char *path, const char *dir)
  * workloads are MESHED, i.e. targets of inbound capture: a remote node's
  * sidecar could not answer SO_ORIGINAL_DST for a rewrite made here),
  * workloads[].addresses, services[].clusterIPs (flags HAS only), and the
- * compiled L4 entries of the workloads plus the services' entries derived
- * from their backends (shunt_service_l4_entries) ("L7" entries allow the connection and leave the
- * request to the proxy; with --no-l7-proxy Istio's TCP reduction applies instead).
+ * compiled L4 entries of the workloads and of the services (derived from
+ * their backends') ("L7" entries allow the connection and leave the request
+ * to the proxy; with --no-l7-proxy Istio's TCP reduction applies instead).
  */
 static int build_tables(const struct shunt_config *cfg, const struct shunt_opts *o,
 			struct shunt_icpt_tables **out)
@@ -287,16 +287,10 @@ static int build_tables(const struct shunt_config *cfg, const struct shunt_opts 
 	}
 	t->policy = cfg->n_policies > 0 && o->l4_policy;
 	if (t->policy) {
-		struct shunt_l4_entry *wl4 = NULL;
-
 		err = shunt_policy_compile(cfg, &pol, &d);
 		if (!err)
 			err = shunt_policy_l4_entries_opts(
-				pol, o->no_l7_proxy ? SHUNT_L4_NO_PROXY : 0, &wl4, &nl4);
-		/* plus the services' entries, derived from their backends' */
-		if (!err)
-			err = shunt_service_l4_entries(cfg, wl4, nl4, &l4, &nl4);
-		free(wl4);
+				pol, o->no_l7_proxy ? SHUNT_L4_NO_PROXY : 0, &l4, &nl4);
 		if (err) {
 			shunt_diags_print(&d, stderr);
 			fprintf(stderr, "shuntd: failed to compile the policy: %s\n",

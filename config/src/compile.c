@@ -1006,17 +1006,7 @@ static bool selects(const struct shunt_policy *pp, const struct cpol *p, const s
 {
 	if (strcmp(p->ns, w->ns) && !is_root_ns(pp, p->ns))
 		return false;
-	for (size_t i = 0; i < p->n_match_labels; i++) {
-		size_t j;
-
-		for (j = 0; j < w->n_labels; j++)
-			if (!strcmp(w->labels[j].key, p->match_labels[i].key) &&
-			    !strcmp(w->labels[j].value, p->match_labels[i].value))
-				break;
-		if (j == w->n_labels)
-			return false;
-	}
-	return true;
+	return labels_include(w->labels, w->n_labels, p->match_labels, p->n_match_labels);
 }
 
 static int addr_cmp(const void *a, const void *b)
@@ -1315,8 +1305,6 @@ static int build_indexes(struct shunt_policy *p, struct smap *by_label, struct s
 	return 0;
 }
 
-/* A policy object with its workload tables: copied from c, or shared with
- * `share` (whose workloads the caller checked to be the same). */
 /* Services: backends (same namespace, selector matches) and clusterIPs. */
 static int build_services(struct shunt_policy *p, const struct shunt_config *c)
 {
@@ -1363,6 +1351,8 @@ static void mark_services(struct shunt_policy *p)
 				p->svcs[j].selected = true;
 }
 
+/* A policy object with its workload tables: copied from c, or shared with
+ * `share` (whose workloads the caller checked to be the same). */
 static struct shunt_policy *policy_alloc(const struct shunt_config *c,
 					 const struct shunt_policy *share, uint64_t fingerprint)
 {

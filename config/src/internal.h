@@ -82,6 +82,9 @@ int sockaddr_key(const struct sockaddr *sa, int *family, uint8_t addr[16]);
 size_t edit_distance(const char *a, const char *b);
 /* The closest of known[] within a small distance, else NULL. */
 const char *closest_key(const char *key, const char *const *known);
+/* Does have[] hold every key=value of want[] (a label selector)? */
+bool labels_include(const struct shunt_label *have, size_t n_have, const struct shunt_label *want,
+		    size_t n_want);
 /* Istio-style string match: "*", "prefix*", "*suffix" or exact. */
 bool istio_str_match(const char *pattern, const char *s, size_t slen);
 

@@ -421,6 +421,8 @@ cleanup:
 	return err;
 }
 
+static int services_entries(const struct shunt_policy *p, struct evec *e);
+
 int shunt_policy_l4_entries_opts(const struct shunt_policy *p, unsigned flags,
 				 struct shunt_l4_entry **v, size_t *n)
 {
@@ -462,6 +464,9 @@ int shunt_policy_l4_entries_opts(const struct shunt_policy *p, unsigned flags,
 	}
 	if (e.n)
 		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
+	/* the services' entries, derived from the workloads' (see l4.h) */
+	if ((err = services_entries(p, &e)))
+		goto cleanup;
 	*v = e.v;
 	*n = e.n;
 	e.v = NULL;
@@ -512,16 +517,7 @@ bool shunt_service_selects(const struct shunt_service *s, const struct shunt_wor
 {
 	if (!s->n_selector || !s->ns || !w->ns || strcmp(s->ns, w->ns))
 		return false;
-	for (size_t i = 0; i < s->n_selector; i++) {
-		bool found = false;
-
-		for (size_t k = 0; k < w->n_labels && !found; k++)
-			found = !strcmp(w->labels[k].key, s->selector[i].key) &&
-				!strcmp(w->labels[k].value, s->selector[i].value);
-		if (!found)
-			return false;
-	}
-	return true;
+	return labels_include(w->labels, w->n_labels, s->selector, s->n_selector);
 }
 
 static uint8_t merge_verdict(uint8_t a, uint8_t b)
@@ -531,49 +527,49 @@ static uint8_t merge_verdict(uint8_t a, uint8_t b)
 	return a == SHUNT_L4_L7 || b == SHUNT_L4_L7 ? SHUNT_L4_L7 : SHUNT_L4_ALLOW;
 }
 
-/* Entries of one service, from the (sorted) workload entries wv. mark has
- * room for identities 0..n_workloads (cleared on return); backends and srcs
- * for n_workloads + 2 identities. */
-static int service_entries(const struct shunt_config *c, size_t j, const struct shunt_l4_entry *wv,
-			   size_t wn, uint8_t *mark, uint32_t *backends, uint32_t *srcs,
-			   struct evec *e)
+/* Append the entries of service j (see l4.h), derived from the first wn
+ * entries of e: the workloads', sorted. Lookups re-read e->v, which a push
+ * may move. mark has room for identities 0..n_w (cleared on return), srcs
+ * for n_w + 2 identities. */
+static int service_entries(const struct shunt_policy *p, size_t j, struct evec *e, size_t wn,
+			   uint8_t *mark, uint32_t *srcs)
 {
-	const struct shunt_service *s = &c->services[j];
-	uint32_t svc = shunt_service_identity(j), maxid = (uint32_t)c->n_workloads;
-	size_t nb = 0, ns = 0;
-	bool selected = false;
+	const struct csvc *x = &p->svcs[j];
+	uint32_t svc = shunt_service_identity(j), maxid = (uint32_t)p->n_w;
+	size_t ns = 0;
 	int err = 0;
 
-	for (size_t i = 0; i < c->n_workloads; i++) {
-		if (shunt_service_selects(s, &c->workloads[i])) {
-			backends[nb++] = shunt_identity_of((int)i);
-			mark[shunt_identity_of((int)i)] |= 1; /* backend */
-		}
-	}
+	/* no policy selects any backend: allow, no entries */
+	if (!x->selected)
+		return 0;
+	for (size_t b = 0; b < x->n_backends; b++)
+		mark[shunt_identity_of(x->backends[b])] |= 1; /* backend */
 	srcs[ns++] = SHUNT_IDENTITY_ANY;
 	for (size_t i = 0; i < wn; i++) {
-		uint32_t d = wv[i].dst_identity, src = wv[i].src_identity;
+		uint32_t d = e->v[i].dst_identity, src = e->v[i].src_identity;
 
 		if (d > maxid || !(mark[d] & 1))
 			continue;
-		selected = true;
 		if (src <= maxid && !(mark[src] & 2)) {
 			mark[src] |= 2; /* source seen */
 			srcs[ns++] = src;
 		}
 	}
-	for (size_t q = 0; selected && q < c->services[j].n_ports && !err; q++) {
-		uint16_t port = s->ports[q].port, target = s->ports[q].target_port;
+	for (size_t q = 0; q < x->n_ports && !err; q++) {
+		uint16_t port = x->ports[q].port, target = x->ports[q].target_port;
 		uint8_t any_v = SHUNT_L4_ALLOW;
 
 		/* srcs[0] is ANY: its verdict first, the others only where they differ */
 		for (size_t k = 0; k < ns && !err; k++) {
 			uint8_t v = SHUNT_L4_ALLOW;
 
-			for (size_t b = 0; b < nb; b++)
-				if (srcs[k] != backends[b])
-					v = merge_verdict(v, shunt_l4_lookup(wv, wn, srcs[k],
-									     backends[b], target));
+			for (size_t b = 0; b < x->n_backends; b++) {
+				uint32_t bid = shunt_identity_of(x->backends[b]);
+
+				if (srcs[k] != bid)
+					v = merge_verdict(
+						v, shunt_l4_lookup(e->v, wn, srcs[k], bid, target));
+			}
 			if (k == 0) {
 				any_v = v;
 				/* DENY is what (ANY, svc, 0) gives anyway */
@@ -585,49 +581,38 @@ static int service_entries(const struct shunt_config *c, size_t j, const struct 
 		}
 	}
 	/* ports the service does not list: kube-proxy forwards nothing there */
-	if (selected && !err)
+	if (!err)
 		err = push(e, SHUNT_IDENTITY_ANY, svc, 0, SHUNT_L4_DENY);
-	for (size_t b = 0; b < nb; b++)
-		mark[backends[b]] = 0;
+	for (size_t b = 0; b < x->n_backends; b++)
+		mark[shunt_identity_of(x->backends[b])] = 0;
 	for (size_t k = 1; k < ns; k++)
 		mark[srcs[k]] = 0;
-	/* no policy selects any backend: allow, no entries */
 	return err;
 }
 
-int shunt_service_l4_entries(const struct shunt_config *c, const struct shunt_l4_entry *wv,
-			     size_t wn, struct shunt_l4_entry **v, size_t *n)
+/* The services' entries, after the workloads' (sorted) in e. Service
+ * identities sort after every workload identity, so sorting the appended
+ * part keeps the whole sorted. */
+static int services_entries(const struct shunt_policy *p, struct evec *e)
 {
-	struct evec e = {0};
-	uint32_t *backends = NULL, *srcs = NULL;
+	uint32_t *srcs = NULL;
 	uint8_t *mark = NULL;
+	size_t wn = e->n;
 	int err = 0;
 
-	*v = NULL;
-	*n = 0;
-	backends = calloc(c->n_workloads + 2, sizeof(*backends));
-	srcs = calloc(c->n_workloads + 3, sizeof(*srcs));
-	mark = calloc(c->n_workloads + 2, 1);
-	e.cap = wn + 16;
-	e.v = malloc(e.cap * sizeof(*e.v));
-	if (!backends || !srcs || !mark || !e.v) {
+	if (!p->n_svcs)
+		return 0;
+	srcs = calloc(p->n_w + 2, sizeof(*srcs));
+	mark = calloc(p->n_w + 1, 1);
+	if (!srcs || !mark) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	if (wn)
-		memcpy(e.v, wv, wn * sizeof(*wv));
-	e.n = wn;
-	for (size_t j = 0; j < c->n_services; j++)
-		if ((err = service_entries(c, j, wv, wn, mark, backends, srcs, &e)))
-			goto cleanup;
-	if (e.n)
-		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
-	*v = e.v;
-	*n = e.n;
-	e.v = NULL;
+	for (size_t j = 0; j < p->n_svcs && !err; j++)
+		err = service_entries(p, j, e, wn, mark, srcs);
+	if (!err && e->n > wn)
+		qsort(e->v + wn, e->n - wn, sizeof(*e->v), entry_cmp);
 cleanup:
-	free(e.v);
-	free(backends);
 	free(srcs);
 	free(mark);
 	return err;

@@ -243,13 +243,12 @@ static void put_src(FILE *f, const struct shunt_policy *p, uint32_t src)
 /* Services: VIPs, ports, backends and (with p) their derived L3/L4 entries. */
 static void put_services(FILE *f, const struct shunt_config *c, const struct shunt_policy *p)
 {
-	struct shunt_l4_entry *wv = NULL, *v = NULL;
-	size_t wn = 0, n = 0;
+	struct shunt_l4_entry *v = NULL;
+	size_t n = 0;
 	char buf[64];
 
 	fprintf(f, "services (%zu):\n", c->n_services);
-	if (p && c->n_services &&
-	    (shunt_policy_l4_entries(p, &wv, &wn) || shunt_service_l4_entries(c, wv, wn, &v, &n)))
+	if (p && c->n_services && shunt_policy_l4_entries(p, &v, &n))
 		fprintf(f, "  (out of memory)\n");
 	for (size_t j = 0; j < c->n_services; j++) {
 		const struct shunt_service *s = &c->services[j];
@@ -294,7 +293,6 @@ static void put_services(FILE *f, const struct shunt_config *c, const struct shu
 		if (!any)
 			fprintf(f, "    no policy selects a backend: every caller allowed\n");
 	}
-	free(wv);
 	free(v);
 }
 

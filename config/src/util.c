@@ -238,6 +238,22 @@ const char *closest_key(const char *key, const char *const *known)
 	return bestd <= limit ? best : NULL;
 }
 
+bool labels_include(const struct shunt_label *have, size_t n_have, const struct shunt_label *want,
+		    size_t n_want)
+{
+	for (size_t i = 0; i < n_want; i++) {
+		size_t j;
+
+		for (j = 0; j < n_have; j++)
+			if (!strcmp(have[j].key, want[i].key) &&
+			    !strcmp(have[j].value, want[i].value))
+				break;
+		if (j == n_have)
+			return false;
+	}
+	return true;
+}
+
 bool istio_str_match(const char *pattern, const char *s, size_t slen)
 {
 	size_t pl = strlen(pattern);

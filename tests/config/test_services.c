@@ -234,9 +234,10 @@ static size_t count_dst(const struct shunt_l4_entry *v, size_t n, uint32_t dst)
 static void test_entries(void)
 {
 	struct shunt_config *c = NULL;
-	struct shunt_policy *p = NULL;
+	struct shunt_policy *p = NULL, *p0 = NULL;
 	struct shunt_diags d = {0};
 	int err = shunt_config_load_string(cfg_json, "svc.json", &c, &d);
+	size_t nsvc;
 
 	shunt_diags_print(&d, stderr);
 	CHECK(err == 0, "load: %d", err);
@@ -253,13 +254,19 @@ static void test_entries(void)
 		      shunt_service_identity(3) > shunt_identity_of((int)c->n_workloads),
 	      "service identities above every workload identity");
 	CHECK(shunt_policy_compile(c, &p, &d) == 0, "compile");
-	for (int noproxy = 0; p && noproxy < 2; noproxy++) {
+	/* the same config without its services: the workload entries alone */
+	nsvc = c->n_services;
+	c->n_services = 0;
+	CHECK(shunt_policy_compile(c, &p0, &d) == 0, "compile without services");
+	c->n_services = nsvc;
+	for (int noproxy = 0; p && p0 && noproxy < 2; noproxy++) {
+		unsigned flags = noproxy ? SHUNT_L4_NO_PROXY : 0;
 		struct shunt_l4_entry *wv = NULL, *v = NULL;
 		size_t wn = 0, n = 0;
 
-		err = shunt_policy_l4_entries_opts(p, noproxy ? SHUNT_L4_NO_PROXY : 0, &wv, &wn);
+		err = shunt_policy_l4_entries_opts(p0, flags, &wv, &wn);
 		if (!err)
-			err = shunt_service_l4_entries(c, wv, wn, &v, &n);
+			err = shunt_policy_l4_entries_opts(p, flags, &v, &n);
 		CHECK(err == 0, "entries: %d", err);
 		if (err) {
 			free(wv);
@@ -393,6 +400,7 @@ static void test_entries(void)
 		free(out);
 	}
 cleanup:
+	shunt_policy_free(p0);
 	shunt_policy_free(p);
 	shunt_config_free(c);
 	shunt_diags_free(&d);

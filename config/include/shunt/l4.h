@@ -61,7 +61,8 @@ struct shunt_l4_entry {
 	       rule needing HTTP fields is dropped, a DENY rule loses its  \
 	       HTTP fields) and never emit SHUNT_L4_L7 */
 
-/* *v is malloc'ed (free() it); sorted by (dst, src, port). */
+/* *v is malloc'ed (free() it); sorted by (dst, src, port). The services'
+ * entries (see above) follow the workloads'. */
 int shunt_policy_l4_entries(const struct shunt_policy *p, struct shunt_l4_entry **v, size_t *n);
 int shunt_policy_l4_entries_opts(const struct shunt_policy *p, unsigned flags,
 				 struct shunt_l4_entry **v, size_t *n);
@@ -71,13 +72,6 @@ uint32_t shunt_identity_of(int workload_idx);
 uint32_t shunt_service_identity(size_t service_idx);
 /* Is workload w a backend of service s (same namespace, selector matches)? */
 bool shunt_service_selects(const struct shunt_service *s, const struct shunt_workload *w);
-/*
- * The workload entries wv (from shunt_policy_l4_entries*, compiled from c)
- * plus the entries of c->services derived from them (see above): *v is
- * malloc'ed (free() it), sorted like the input. Returns 0 or -ENOMEM.
- */
-int shunt_service_l4_entries(const struct shunt_config *c, const struct shunt_l4_entry *wv,
-			     size_t wn, struct shunt_l4_entry **v, size_t *n);
 /* Resolve an entry table lookup as the BPF side does (for tests and shuntctl). */
 uint8_t shunt_l4_lookup(const struct shunt_l4_entry *v, size_t n, uint32_t src, uint32_t dst,
 			uint16_t port);
