@@ -196,6 +196,12 @@ static bool under(const char *path, const char *dir)
  * their backends') ("L7" entries allow the connection and leave the request
  * to the proxy; with --no-l7-proxy Istio's TCP reduction applies instead).
  */
+static int addr_key_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct shunt_icpt_addr *)a)->key,
+		      &((const struct shunt_icpt_addr *)b)->key, sizeof(struct shunt_cidr_key));
+}
+
 static int build_tables(const struct shunt_config *cfg, const struct shunt_opts *o,
 			struct shunt_icpt_tables **out)
 {
@@ -205,7 +211,7 @@ static int build_tables(const struct shunt_config *cfg, const struct shunt_opts 
 	struct shunt_diags d = {0};
 	char root[PATH_MAX], path[PATH_MAX * 2];
 	const char *node;
-	size_t i, j, ncg = 0, naddr = 0, nl4 = 0;
+	size_t i, j, ncg = 0, naddr = 0, nl4 = 0, nwaddr;
 	int err;
 
 	if (!t)
@@ -259,20 +265,22 @@ static int build_tables(const struct shunt_config *cfg, const struct shunt_opts 
 		}
 	}
 	/* services: each clusterIP -> the service identity; HAS only (never
-	 * MESHED: nothing listens for inbound capture on a virtual IP) */
+	 * MESHED: nothing listens for inbound capture on a virtual IP). The
+	 * workload addresses are sorted first, to look clusterIPs up in them. */
+	nwaddr = t->n_addr;
+	if (cfg->n_services && nwaddr)
+		qsort(t->addr, nwaddr, sizeof(*t->addr), addr_key_cmp);
 	for (i = 0; i < cfg->n_services; i++) {
 		const struct shunt_service *s = &cfg->services[i];
 		struct shunt_ident v = {shunt_service_identity(i), SHUNT_IDENT_HAS};
 
 		for (j = 0; j < s->cluster_ips.n; j++) {
-			struct shunt_cidr_key k;
-			size_t x;
+			struct shunt_icpt_addr k = {.v = v};
 
-			cidr_key(&s->cluster_ips.v[j], &k);
+			cidr_key(&s->cluster_ips.v[j], &k.key);
 			/* a registered pod may hold the same address: the pod wins */
-			for (x = 0; x < t->n_addr && memcmp(&t->addr[x].key, &k, sizeof(k)); x++)
-				;
-			if (x < t->n_addr) {
+			if (nwaddr &&
+			    bsearch(&k, t->addr, nwaddr, sizeof(*t->addr), addr_key_cmp)) {
 				if (verbose)
 					fprintf(stderr,
 						"shuntd: service %s/%s: clusterIP is a workload "
@@ -280,9 +288,7 @@ static int build_tables(const struct shunt_config *cfg, const struct shunt_opts 
 						s->ns, s->name);
 				continue;
 			}
-			t->addr[t->n_addr].key = k;
-			t->addr[t->n_addr].v = v;
-			t->n_addr++;
+			t->addr[t->n_addr++] = k;
 		}
 	}
 	t->policy = cfg->n_policies > 0 && o->l4_policy;
