@@ -74,8 +74,9 @@ static int metrics_listen(const struct shunt_opts *o, char *at, size_t atlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char ip[INET6_ADDRSTRLEN] = "?";
-	int one = 1, port = 0;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+	int one = 1;
 	int fd = socket(o->metrics_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
@@ -88,15 +89,12 @@ static int metrics_listen(const struct shunt_opts *o, char *at, size_t atlen)
 		close(fd);
 		return err;
 	}
-	if (ss.ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		snprintf(at, atlen, "[%s]:%d", ip, port);
-	} else {
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		snprintf(at, atlen, "%s:%d", ip, port);
-	}
+	if (ss.ss_family == AF_INET6)
+		shunt_format_endpoint(at, atlen, SHUNT_AF_INET6, (const uint32_t *)&s6->sin6_addr,
+				      ntohs(s6->sin6_port));
+	else
+		shunt_format_endpoint(at, atlen, SHUNT_AF_INET, (const uint32_t *)&s4->sin_addr,
+				      ntohs(s4->sin_port));
 	return fd;
 }
 
