@@ -732,6 +732,9 @@ int main(int argc, char **argv)
 		return SHUNT_EXIT_ENV;
 	}
 	verbose = d.o.verbose;
+	/* a log reader that went away (a pipe to a collector) must not kill
+	 * shuntd before it detaches: writes fail with EPIPE instead */
+	signal(SIGPIPE, SIG_IGN);
 	libbpf_set_print(on_libbpf_print);
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	/* pins, the registry socket and its state file: for root only */

@@ -202,4 +202,26 @@ spid=
 left=$(bounded bpftool cgroup show "$CG" 2>/dev/null)
 [ -z "$left" ] || fail "programs left on $CG: $left"
 bounded "$SHUNTCTL" --pin-dir "$PIN" status 2>/dev/null && fail "status succeeded without shuntd"
+
+# its log reader gone (stderr a pipe nobody reads any more), shuntd still stops cleanly
+mkfifo "$tmp/log"
+"$SHUNTD" --cgroup "$CG" --pin-dir "$PIN" 2>"$tmp/log" &
+spid=$!
+exec 6<"$tmp/log"
+line=
+while [[ $line != "shuntd: attached sockops to "* ]]; do
+	IFS= read -r -t 20 -u 6 line || fail "shuntd (log reader to go away) did not start"
+done
+exec 6<&- # the reader is gone: shuntd's next log line meets EPIPE
+kill -TERM "$spid"
+for _ in $(seq 200); do # bounded: a stopping shuntd exits at once
+	kill -0 "$spid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$spid" 2>/dev/null && fail "shuntd with its log reader gone still running after 20 s"
+rc=0
+wait "$spid" || rc=$?
+spid=
+[ "$rc" -eq 0 ] || fail "shuntd with its log reader gone exited $rc (SIGPIPE is 141)"
+[ ! -e "$PIN" ] || fail "pins left after a stop with the log reader gone: $(ls -R "$PIN")"
 echo ok
