@@ -441,69 +441,9 @@ cleanup:
 	return err;
 }
 
-static int key_cmp_size;
-static int key_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, (size_t)key_cmp_size);
-}
-
-#define SYNC_WRITE 1u /* write every record */
+#define SYNC_WRITE 1u /* write the new and changed records */
 #define SYNC_PRUNE 2u /* delete every key not among the records */
 #define SYNC_ALL   (SYNC_WRITE | SYNC_PRUNE)
-
-/*
- * Make map fd hold exactly the n (key, value) records of recs (stride bytes
- * each, key first, value at val_off): new values are written first, then keys
- * that are no longer wanted are deleted, so no wanted entry is ever missing.
- * `what` selects the phases (a caller may order them across maps).
- */
-static int sync_map_phase(int fd, const void *recs, size_t n, size_t stride, size_t key_size,
-			  size_t val_off, unsigned int what)
-{
-	const char *r = recs;
-	char *keys = NULL, *cur = NULL, *prev = NULL, *sorted = NULL;
-	size_t i;
-	int err = 0;
-
-	for (i = 0; (what & SYNC_WRITE) && i < n; i++)
-		if (bpf_map_update_elem(fd, r + i * stride, r + i * stride + val_off, BPF_ANY))
-			return -errno;
-	if (!(what & SYNC_PRUNE))
-		return 0;
-	sorted = malloc(n * key_size + 1);
-	cur = malloc(key_size);
-	keys = malloc(key_size);
-	if (!sorted || !cur || !keys) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	for (i = 0; i < n; i++)
-		memcpy(sorted + i * key_size, r + i * stride, key_size);
-	key_cmp_size = (int)key_size;
-	qsort(sorted, n, key_size, key_cmp);
-	/* deleting while iterating restarts the walk at the first key */
-	while (bpf_map_get_next_key(fd, prev, cur) == 0) {
-		if (!bsearch(cur, sorted, n, key_size, key_cmp)) {
-			if (bpf_map_delete_elem(fd, cur) == 0) {
-				prev = NULL;
-				continue;
-			}
-		}
-		memcpy(keys, cur, key_size);
-		prev = keys;
-	}
-cleanup:
-	free(sorted);
-	free(cur);
-	free(keys);
-	return err;
-}
-
-static int sync_map(int fd, const void *recs, size_t n, size_t stride, size_t key_size,
-		    size_t val_off)
-{
-	return sync_map_phase(fd, recs, n, stride, key_size, val_off, SYNC_ALL);
-}
 
 struct mirror_io {
 	int fd;
@@ -556,10 +496,13 @@ cleanup:
 }
 
 /*
- * sync_map_phase() for a map shuntd mirrors (m): the write phase stages the
- * records and writes those that are new or changed (all of them when the map's
- * content is unknown); the prune phase deletes the keys that went away and
- * makes the staged records the mirror. Any error leaves the mirror invalid, so
+ * Make map fd hold exactly the n (key, value) records of recs (layout in m:
+ * key first, value at val_off). The write phase stages the records and writes
+ * those that are new or changed (all of them when the map's content is
+ * unknown); the prune phase deletes the keys that went away and makes the
+ * staged records the mirror. New values are written before stale keys are
+ * deleted, so no wanted entry is ever missing; `what` selects the phases (a
+ * caller may order them across maps). Any error leaves the mirror invalid, so
  * the next sync rewrites the whole map.
  */
 static int sync_mirrored(int fd, struct shunt_mirror *m, const void *recs, size_t n,
@@ -586,6 +529,21 @@ static int sync_mirrored(int fd, struct shunt_mirror *m, const void *recs, size_
 	return 0;
 fail:
 	shunt_mirror_invalidate(m);
+	return err;
+}
+
+/* sync_mirrored() of every phase for a map shuntd does not mirror (small
+ * ones): every record is written, then the unwanted keys are deleted. */
+static int sync_map(int fd, const void *recs, size_t n, size_t stride, size_t key_size,
+		    size_t val_off)
+{
+	struct shunt_mirror m;
+	struct shunt_mirror_stats st = {0};
+	int err;
+
+	shunt_mirror_init(&m, stride, key_size, val_off, 0);
+	err = sync_mirrored(fd, &m, recs, n, SYNC_ALL, &st);
+	shunt_mirror_free(&m);
 	return err;
 }
 
