@@ -37,17 +37,17 @@ void shunt_mirror_free(struct shunt_mirror *m)
 	drop_next(m);
 }
 
-/* qsort has no context argument: the records being sorted, by index */
+/* The records being sorted, by index (qsort_r context). */
 struct sort_ctx {
 	const char *recs;
 	size_t stride, key_size;
 };
-static struct sort_ctx sctx;
 
-static int idx_cmp(const void *a, const void *b)
+static int idx_cmp(const void *a, const void *b, void *arg)
 {
+	const struct sort_ctx *x = arg;
 	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-	int c = memcmp(sctx.recs + ia * sctx.stride, sctx.recs + ib * sctx.stride, sctx.key_size);
+	int c = memcmp(x->recs + ia * x->stride, x->recs + ib * x->stride, x->key_size);
 
 	if (c)
 		return c;
@@ -56,6 +56,7 @@ static int idx_cmp(const void *a, const void *b)
 
 int shunt_mirror_stage(struct shunt_mirror *m, const void *recs, size_t n)
 {
+	struct sort_ctx sctx = {recs, m->stride, m->key_size};
 	size_t *idx = NULL, i, k = 0;
 	char *out = NULL;
 	int err = 0;
@@ -69,8 +70,7 @@ int shunt_mirror_stage(struct shunt_mirror *m, const void *recs, size_t n)
 	}
 	for (i = 0; i < n; i++)
 		idx[i] = i;
-	sctx = (struct sort_ctx){recs, m->stride, m->key_size};
-	qsort(idx, n, sizeof(*idx), idx_cmp);
+	qsort_r(idx, n, sizeof(*idx), idx_cmp, &sctx);
 	for (i = 0; i < n; i++) {
 		const char *r = (const char *)recs + idx[i] * m->stride;
 
