@@ -20,17 +20,25 @@
 #   sidecars_pass   shuntd --capture istio --small-writes pass: as above, but the
 #                   sockets are in the sockhash and every send runs sk_msg (hook cost)
 #   sidecars_accel  shuntd --capture istio: captured, all three legs redirected
-# Pin everything to one vCPU for steadier numbers: taskset -c 1 with-pods.sh ...
-# Per request: p50/p99 latency of one keep-alive connection (intercept_tool
-# bench, after 100 warm-up requests) and CPU per request = node 1's cgroup
-# cpu.stat usage_usec (client, sidecars, nginx, incl. softirq work charged to
-# them) over the run / requests.
+# Placements (PLACEMENTS, default "one split"; each runs every mode and round):
+#   one    every process of both pods (client, sidecars, nginx) on CPU ONE_CPU
+#          (default 1): each hop is a context switch on that vCPU
+#   split  pod app2 (client and its sidecar) on CPU 0, pod app1 (its sidecar
+#          and nginx) on CPU 1: the two pods on their own vCPUs, so the
+#          sidecar-to-sidecar hops cross vCPUs (needs 2 CPUs, else skipped)
+# shuntd is not on the request path and is left unpinned.
+# Per request: p50/p90/p99/p99.9 latency of one keep-alive connection
+# (intercept_tool bench, after 100 warm-up requests) and CPU per request =
+# node 1's cgroup cpu.stat usage_usec (client, sidecars, nginx, incl. softirq
+# work charged to them) over the run / requests.
 set -euo pipefail
 B=$1
 TOOL=$2
 N=${3:-20000}
 ROUNDS=${4:-3}
 MODES=${MODES:-direct_tcp sidecars_iptables sidecars_tcp sidecars_pass sidecars_accel direct_accel}
+PLACEMENTS=${PLACEMENTS:-one split}
+ONE_CPU=${ONE_CPU:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=intercept_lib.sh
 . "$HERE/intercept_lib.sh"
@@ -53,6 +61,24 @@ write_config "$T/node.json" ""
 start_nginx app1 "$A1:80"
 NGINX_PIDS=("${PIDS[@]}")
 
+cpu_of() { # cpu_of POD: the vCPU the current placement gives POD's processes
+	if [ "$PLACEMENT" = split ]; then
+		[ "$1" = app1 ] && echo 1 || echo 0
+	else
+		echo "$ONE_CPU"
+	fi
+}
+
+pin() { # pin CPU PID...: each process, all its threads and its children (nginx's worker)
+	local cpu=$1 p c
+	shift
+	for p in "$@"; do
+		for c in "$p" $(pgrep -P "$p"); do
+			taskset -a -p -c "$cpu" "$c" >/dev/null
+		done
+	done
+}
+
 run_mode() { # run_mode NAME [shuntd flags...] ; "-" = no shuntd
 	local name=$1 c0 c1 res sidecars=0
 	shift
@@ -63,11 +89,13 @@ run_mode() { # run_mode NAME [shuntd flags...] ; "-" = no shuntd
 	if [[ $name == sidecars_* ]]; then
 		PIDS=()
 		start_sidecar app1
+		pin "$(cpu_of app1)" "${PIDS[-1]}"
 		start_sidecar app2
+		pin "$(cpu_of app2)" "${PIDS[-1]}"
 		sidecars=1
 	fi
 	c0=$(node_cpu_usec)
-	res=$("$SHUNT_POD_EXEC" app2 "$TOOL" bench "$A1" 80 /public/bench "$N")
+	res=$("$SHUNT_POD_EXEC" app2 taskset -c "$(cpu_of app2)" "$TOOL" bench "$A1" 80 /public/bench "$N")
 	c1=$(node_cpu_usec)
 	if [ $sidecars = 1 ]; then
 		for p in "${PIDS[@]}"; do kill -TERM "$p"; done
@@ -75,12 +103,12 @@ run_mode() { # run_mode NAME [shuntd flags...] ; "-" = no shuntd
 		PIDS=()
 	fi
 	if [ -n "$SHUNTD_PID" ]; then
-		echo "$name: $("$B/sockmap/shuntctl" --pin-dir "$PIN" status --json |
+		echo "$PLACEMENT $name: $("$B/sockmap/shuntctl" --pin-dir "$PIN" status --json |
 			jq -c '.counters | {msgs_redirected, captured_outbound, captured_inbound}')" >>"$T/counters.log"
 		stop_shuntd
 		SHUNTD_PID=
 	fi
-	echo "$name $res cpu_us_per_req $(awk -v a="$c0" -v b="$c1" -v n="$N" 'BEGIN { printf "%.1f", (b - a) / (n + 100) }')" |
+	echo "$PLACEMENT $name $res cpu_us_per_req $(awk -v a="$c0" -v b="$c1" -v n="$N" 'BEGIN { printf "%.1f", (b - a) / (n + 100) }')" |
 		tee -a "$T/results"
 }
 
@@ -92,31 +120,44 @@ iptables_capture() {
 		--dport 80 -j REDIRECT --to-ports $ISTIO_IN
 }
 
-echo "# $N requests per mode and round, $ROUNDS rounds, $(nproc) vCPUs, $(uname -r)"
-for r in $(seq 1 "$ROUNDS"); do
-	echo "# round $r"
-	for m in $MODES; do
-		case $m in
-		direct_tcp) run_mode direct_tcp - ;;
-		sidecars_tcp) run_mode sidecars_tcp --config "$T/node.json" --capture istio \
-			--exclude-port 80 --exclude-port $ISTIO_OUT --exclude-port $ISTIO_IN ;;
-		sidecars_pass) run_mode sidecars_pass --config "$T/node.json" --capture istio \
-			--small-writes pass ;;
-		sidecars_accel) run_mode sidecars_accel --config "$T/node.json" --capture istio ;;
-		direct_accel) run_mode direct_accel ;;
-		sidecars_iptables)
-			command -v iptables >/dev/null || { echo "# no iptables: $m skipped"; continue; }
-			iptables_capture -A
-			run_mode sidecars_iptables -
-			# proof that the rules captured: their packet counters
-			echo "sidecars_iptables: REDIRECT packets app2 OUTPUT $(nsenter --net="$SHUNT_POD_APP2_NETNS" -- \
-				iptables -t nat -L OUTPUT -v -n -x | awk '/REDIRECT/ { print $1 }'), app1 PREROUTING $(
-				nsenter --net="$SHUNT_POD_APP1_NETNS" -- iptables -t nat -L PREROUTING -v -n -x |
-				awk '/REDIRECT/ { print $1 }')" >>"$T/counters.log"
-			iptables_capture -D
-			;;
-		*) echo "unknown mode $m" >&2; exit 2 ;;
-		esac
+echo "# $N requests per mode, round and placement, $ROUNDS rounds, $(nproc) vCPUs, $(uname -r)"
+for PLACEMENT in $PLACEMENTS; do
+	case $PLACEMENT in
+	one) ;;
+	split)
+		if [ "$(nproc)" -lt 2 ]; then
+			echo "# split placement skipped: one CPU"
+			continue
+		fi
+		;;
+	*) echo "unknown placement $PLACEMENT (want one or split)" >&2; exit 2 ;;
+	esac
+	pin "$(cpu_of app1)" "${NGINX_PIDS[@]}"
+	for r in $(seq 1 "$ROUNDS"); do
+		echo "# placement $PLACEMENT, round $r"
+		for m in $MODES; do
+			case $m in
+			direct_tcp) run_mode direct_tcp - ;;
+			sidecars_tcp) run_mode sidecars_tcp --config "$T/node.json" --capture istio \
+				--exclude-port 80 --exclude-port $ISTIO_OUT --exclude-port $ISTIO_IN ;;
+			sidecars_pass) run_mode sidecars_pass --config "$T/node.json" --capture istio \
+				--small-writes pass ;;
+			sidecars_accel) run_mode sidecars_accel --config "$T/node.json" --capture istio ;;
+			direct_accel) run_mode direct_accel ;;
+			sidecars_iptables)
+				command -v iptables >/dev/null || { echo "# no iptables: $m skipped"; continue; }
+				iptables_capture -A
+				run_mode sidecars_iptables -
+				# proof that the rules captured: their packet counters
+				echo "$PLACEMENT sidecars_iptables: REDIRECT packets app2 OUTPUT $(nsenter --net="$SHUNT_POD_APP2_NETNS" -- \
+					iptables -t nat -L OUTPUT -v -n -x | awk '/REDIRECT/ { print $1 }'), app1 PREROUTING $(
+					nsenter --net="$SHUNT_POD_APP1_NETNS" -- iptables -t nat -L PREROUTING -v -n -x |
+					awk '/REDIRECT/ { print $1 }')" >>"$T/counters.log"
+				iptables_capture -D
+				;;
+			*) echo "unknown mode $m" >&2; exit 2 ;;
+			esac
+		done
 	done
 done
 PIDS=("${NGINX_PIDS[@]}")
@@ -124,31 +165,38 @@ echo "# shunt counters per sidecar round (proves capture / redirection):"
 cat "$T/counters.log"
 
 # medians over rounds
-med() { # med MODE FIELD
-	awk -v m="$1" -v f="$2" '$1 == m { for (i = 2; i < NF; i++) if ($i == f) print $(i + 1) }' \
+med() { # med PLACEMENT MODE FIELD
+	awk -v p="$1" -v m="$2" -v f="$3" '$1 == p && $2 == m { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' \
 		"$T/results" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
-echo
-printf '%-16s %10s %10s %16s\n' mode p50_us p99_us cpu_us_per_req
-for m in direct_tcp direct_accel sidecars_iptables sidecars_tcp sidecars_pass sidecars_accel; do
-	grep -q "^$m " "$T/results" || continue
-	printf '%-16s %10s %10s %16s\n' "$m" "$(med $m p50_us)" "$(med $m p99_us)" "$(med $m cpu_us_per_req)"
+# added P PLACEMENT MODE FIELD: what MODE adds over direct plain TCP at FIELD
+added() { awk -v a="$(med "$1" "$2" "$3")" -v d="$(med "$1" direct_tcp "$3")" 'BEGIN { printf "%.1f", a - d }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+for PLACEMENT in $PLACEMENTS; do
+	grep -q "^$PLACEMENT " "$T/results" || continue
+	echo
+	echo "placement $PLACEMENT"
+	printf '%-18s %8s %8s %8s %8s %16s\n' mode p50_us p90_us p99_us p999_us cpu_us_per_req
+	for m in direct_tcp direct_accel sidecars_iptables sidecars_tcp sidecars_pass sidecars_accel; do
+		grep -q "^$PLACEMENT $m " "$T/results" || continue
+		printf '%-18s %8s %8s %8s %8s %16s\n' "$m" "$(med $PLACEMENT $m p50_us)" \
+			"$(med $PLACEMENT $m p90_us)" "$(med $PLACEMENT $m p99_us)" \
+			"$(med $PLACEMENT $m p999_us)" "$(med $PLACEMENT $m cpu_us_per_req)"
+	done
+	[ -n "$(med $PLACEMENT direct_tcp p50_us)" ] && [ -n "$(med $PLACEMENT sidecars_accel p50_us)" ] ||
+		continue
+	echo "latency the two sidecars add over direct plain TCP (target: accelerated <= 0.5x):"
+	a50=$(added $PLACEMENT sidecars_accel p50_us)
+	a99=$(added $PLACEMENT sidecars_accel p99_us)
+	echo "  shunt accelerated: p50 +$a50 us, p99 +$a99 us"
+	for m in sidecars_tcp sidecars_iptables; do
+		[ -n "$(med $PLACEMENT $m p50_us)" ] || continue
+		t50=$(added $PLACEMENT $m p50_us)
+		t99=$(added $PLACEMENT $m p99_us)
+		case $m in
+		sidecars_tcp) label="shunt capture, plain TCP" ;;
+		*) label="iptables REDIRECT (Istio)" ;;
+		esac
+		echo "  $label: p50 +$t50 us, p99 +$t99 us; accelerated/this: p50 $(ratio "$a50" "$t50"), p99 $(ratio "$a99" "$t99")"
+	done
 done
-[ -n "$(med direct_tcp p50_us)" ] && [ -n "$(med sidecars_tcp p50_us)" ] &&
-	[ -n "$(med sidecars_accel p50_us)" ] || exit 0
-awk -v d50="$(med direct_tcp p50_us)" -v d99="$(med direct_tcp p99_us)" \
-	-v t50="$(med sidecars_tcp p50_us)" -v t99="$(med sidecars_tcp p99_us)" \
-	-v a50="$(med sidecars_accel p50_us)" -v a99="$(med sidecars_accel p99_us)" 'BEGIN {
-	printf "\nlatency the two sidecars add over direct plain TCP:\n"
-	printf "  plain TCP capture: p50 +%.1f us, p99 +%.1f us\n", t50 - d50, t99 - d99
-	printf "  shunt accelerated: p50 +%.1f us, p99 +%.1f us\n", a50 - d50, a99 - d99
-	printf "  ratio accelerated/plain: p50 %.2fx, p99 %.2fx (target <= 0.5x)\n",
-		(a50 - d50) / (t50 - d50), (a99 - d99) / (t99 - d99)
-}'
-i50=$(med sidecars_iptables p50_us)
-[ -z "$i50" ] || awk -v d50="$(med direct_tcp p50_us)" -v d99="$(med direct_tcp p99_us)" \
-	-v i50="$i50" -v i99="$(med sidecars_iptables p99_us)" \
-	-v a50="$(med sidecars_accel p50_us)" -v a99="$(med sidecars_accel p99_us)" 'BEGIN {
-	printf "  iptables REDIRECT (Istio): p50 +%.1f us, p99 +%.1f us; accelerated/iptables: p50 %.2fx, p99 %.2fx\n",
-		i50 - d50, i99 - d99, (a50 - d50) / (i50 - d50), (a99 - d99) / (i99 - d99)
-}'

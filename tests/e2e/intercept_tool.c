@@ -334,8 +334,9 @@ static int cmd_bench(const char *host, const char *port, const char *path, const
 		sum += lat[i];
 	}
 	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
-	printf("p50_us %.1f p99_us %.1f mean_us %.1f n %d\n", lat[n / 2] / 1e3,
-	       lat[(size_t)n * 99 / 100] / 1e3, (double)sum / n / 1e3, n);
+	printf("p50_us %.1f p90_us %.1f p99_us %.1f p999_us %.1f mean_us %.1f n %d\n",
+	       lat[n / 2] / 1e3, lat[(size_t)n * 90 / 100] / 1e3, lat[(size_t)n * 99 / 100] / 1e3,
+	       lat[(size_t)n * 999 / 1000] / 1e3, (double)sum / n / 1e3, n);
 	rc = 0;
 cleanup:
 	free(lat);
