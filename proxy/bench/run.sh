@@ -4,13 +4,16 @@
 # shunt-proxy vs HAProxy vs nginx as L7 policy proxies, same run, same machine.
 #
 #   proxy/bench/run.sh [-p path/to/shunt-proxy] [-d seconds] [-r rounds] [-c conns]
-#                      [-s path/to/shuntd | -n]
+#                      [-s path/to/shuntd | -n] [-P "split one"]
 #
 # Backend: nginx (1 worker) on 127.0.0.2 returning 3 bytes. Each proxy runs
 # one worker/thread with the same policy (allow GET /public/*, deny the rest)
 # and keep-alive to the backend. Load: wrk -t1 -cC against /public/x.
-# CPU placement (2 vCPUs): the proxy under test on CPU 1, wrk and the backend
-# on CPU 0. Rounds interleave the proxies so drift hits all of them alike.
+# CPU placements (-P, default both): "split" = the proxy under test on CPU 1,
+# wrk and the backend on CPU 0 (req/s is bounded by CPU 0, so CPU per request
+# is the proxy's measure there); "one" = wrk, backend and proxy all on CPU 1
+# (req/s = 1 / the CPU the three spend per request, so a cheaper proxy shows
+# as more req/s). Rounds interleave the proxies so drift hits all alike.
 # Reported per proxy: median requests/s, median p99 latency, CPU time of the
 # proxy process per request (utime+stime from /proc, measured over the run).
 # "shunt-1k" is shunt-proxy with a 1,000-rule policy (999 non-matching rules
@@ -31,7 +34,8 @@ ACCEL=1
 DUR=5
 ROUNDS=3
 CONNS=32
-while getopts "p:d:r:c:s:nh" o; do
+PLACEMENTS="split one"
+while getopts "p:d:r:c:s:P:nh" o; do
 	case $o in
 	p) SHUNT=$OPTARG ;;
 	s) SHUNTD=$OPTARG ;;
@@ -39,7 +43,14 @@ while getopts "p:d:r:c:s:nh" o; do
 	d) DUR=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
-	*) sed -n '2,20p' "$0"; exit 2 ;;
+	P) PLACEMENTS=$OPTARG ;;
+	*) sed -n '2,25p' "$0"; exit 2 ;;
+	esac
+done
+for pl in $PLACEMENTS; do
+	case $pl in
+	split | one) ;;
+	*) echo "-P: unknown placement '$pl' (want split and/or one)" >&2; exit 2 ;;
 	esac
 done
 [ -n "$SHUNTD" ] || SHUNTD=$(dirname "$SHUNT")/../sockmap/shuntd
@@ -75,6 +86,7 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP PIPE # through cleanup: no proxy, shuntd or cgroup left behind
 
 # incg CMD...: exec CMD inside the accelerated cgroup (plain when -n). It
 # replaces the calling shell, so call it only in a subshell: `incg ... &`
@@ -90,7 +102,7 @@ if [ "$ACCEL" = 1 ]; then
 	mkdir "$CG"
 	mkfifo "$W/ready"
 	"$SHUNTD" --cgroup "$CG" --pin-dir "/sys/fs/bpf/shunt-proxy-bench-$$" --ready-fd 3 \
-		3>"$W/ready" 2>"$W/shuntd.log" &
+		3>"$W/ready" >/dev/null 2>"$W/shuntd.log" &
 	SHUNTD_PID=$!
 	read -r line <"$W/ready" || true
 	[ "$line" = ready ] || { cat "$W/shuntd.log" >&2; echo "shuntd did not start" >&2; exit 1; }
@@ -112,7 +124,8 @@ pb_backend_conf "$W/back" "$BACK" >"$W/back/nginx.conf"
 # only when the connecting proxy's socket is tracked, so the plain proxies'
 # upstream legs stay plain TCP.
 incg taskset -c 0 nginx -e stderr -p "$W/back" -c "$W/back/nginx.conf" &
-pids+=($!)
+pid_back=$!
+pids+=("$pid_back")
 
 # ---- nginx as proxy ----
 cat >"$W/ngx/nginx.conf" <<EOF
@@ -198,63 +211,87 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 declare -A RPS P99 CPU
-run_one() { # name port pid [incg]
-	local t0 t1 out rps p99 reqs
+WRK_CPU=0
+run_one() { # name port pid [incg]; results under "$PL/name"
+	local t0 t1 out rps p99 reqs cpu k=$PL/$1
+	# 1 s unmeasured: fills the proxy's upstream pool and lets whatever the
+	# previous run left behind (socket teardown) finish
+	(${4:-} taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$2/public/x" >/dev/null)
 	t0=$(cpu_ticks "$3")
-	out=$(${4:-} taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$2/public/x")
+	out=$(${4:-} taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$2/public/x")
 	t1=$(cpu_ticks "$3")
 	rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
 	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
 	p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
 	non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
 	[ -z "$non2xx" ] || { echo "$1: $non2xx non-2xx responses" >&2; exit 1; }
-	RPS[$1]+="$rps "
-	P99[$1]+="$p99 "
-	CPU[$1]+="$(awk -v a="$t0" -v b="$t1" -v r="$reqs" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz / r * 1e6}') "
-	printf '  %-9s %10.0f req/s  p99 %7.3f ms  cpu %s us/req\n' "$1" "$rps" "$p99" \
-		"$(awk -v a="$t0" -v b="$t1" -v r="$reqs" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz / r * 1e6}')"
+	cpu=$(awk -v a="$t0" -v b="$t1" -v r="$reqs" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz / r * 1e6}')
+	RPS[$k]+="$rps "
+	P99[$k]+="$p99 "
+	CPU[$k]+="$cpu "
+	printf '  %-9s %10.0f req/s  p99 %7.3f ms  cpu %s us/req\n' "$1" "$rps" "$p99" "$cpu"
 }
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS rounds; proxies on CPU 1, wrk + backend nginx on CPU 0"
-for r in $(seq 1 "$ROUNDS"); do
-	echo "round $r"
-	run_one shunt $P_SHUNT "$pid_shunt"
-	run_one haproxy $P_HAPROXY "$pid_haproxy"
-	run_one nginx $P_NGINX "$pid_nginx"
-	run_one shunt-1k $P_SHUNT1K "$pid_shunt1k"
-	run_one shunt-all $P_SHUNTALL "$pid_shuntall"
-	if [ -n "$CG" ]; then
-		run_one shunt+acc $P_SHUNT_ACC "$pid_shunt_acc" incg
-		run_one haproxy+acc $P_HAPROXY_ACC "$pid_haproxy_acc" incg
+# pin_tree CPU PID: the process, its threads and its children's (nginx's worker)
+pin_tree() {
+	local c
+	for c in "$2" $(pgrep -P "$2"); do taskset -a -p -c "$1" "$c" >/dev/null; done
+}
+
+RUNS=("shunt $P_SHUNT $pid_shunt" "haproxy $P_HAPROXY $pid_haproxy" "nginx $P_NGINX $pid_nginx"
+	"shunt-1k $P_SHUNT1K $pid_shunt1k" "shunt-all $P_SHUNTALL $pid_shuntall")
+[ -z "$CG" ] || RUNS+=("shunt+acc $P_SHUNT_ACC $pid_shunt_acc incg"
+	"haproxy+acc $P_HAPROXY_ACC $pid_haproxy_acc incg")
+for PL in $PLACEMENTS; do
+	if [ "$PL" = one ]; then
+		WRK_CPU=1
+		echo "placement one: wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS rounds; wrk, backend nginx and the proxy on CPU 1"
+	else
+		WRK_CPU=0
+		echo "placement split: wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS rounds; proxies on CPU 1, wrk + backend nginx on CPU 0"
 	fi
+	pin_tree "$WRK_CPU" "$pid_back"
+	for r in $(seq 1 "$ROUNDS"); do
+		echo "round $r"
+		# each round starts one proxy further down the list, so no proxy
+		# always runs first (or right after an accelerated run)
+		for ((i = 0; i < ${#RUNS[@]}; i++)); do
+			# shellcheck disable=SC2086 # the entry is "name port pid [incg]"
+			run_one ${RUNS[(i + r - 1) % ${#RUNS[@]}]}
+		done
+	done
 done
 
-echo
-printf '%-9s %12s %12s %14s\n' proxy "req/s" "p99 ms" "cpu us/req"
-for n in $NAMES; do
-	printf '%-9s %12.0f %12.3f %14.2f\n' "$n" "$(median "${RPS[$n]}")" "$(median "${P99[$n]}")" \
-		"$(median "${CPU[$n]}")"
+med() { # med ARRAY PLACEMENT NAME
+	local -n arr=$1
+	median "${arr[$2/$3]}"
+}
+for PL in $PLACEMENTS; do
+	echo
+	echo "placement $PL"
+	printf '%-11s %12s %12s %14s\n' proxy "req/s" "p99 ms" "cpu us/req"
+	for n in $NAMES; do
+		printf '%-11s %12.0f %12.3f %14.2f\n' "$n" "$(med RPS "$PL" "$n")" "$(med P99 "$PL" "$n")" \
+			"$(med CPU "$PL" "$n")"
+	done
+	awk -v a="$(med RPS "$PL" shunt)" -v b="$(med RPS "$PL" haproxy)" \
+		-v c="$(med CPU "$PL" shunt)" -v d="$(med CPU "$PL" haproxy)" \
+		-v e="$(med RPS "$PL" shunt-1k)" -v f="$(med RPS "$PL" shunt-all)" \
+		-v g="$(med CPU "$PL" shunt-1k)" -v h="$(med CPU "$PL" shunt-all)" \
+		-v i="$(med P99 "$PL" shunt)" -v j="$(med P99 "$PL" haproxy)" 'BEGIN {
+		printf "shunt/haproxy: req/s %.2fx (target >= 1.3x), cpu/req %.2fx (target <= 0.75x), p99 %.2fx (target <= 1x)\n", a / b, c / d, i / j
+		printf "1,000-rule policy vs allow-all: %+.1f%% req/s, %+.1f%% cpu/req (target within 2%%)\n", (e - f) / f * 100, (g - h) / h * 100 }'
+	if [ -n "$CG" ]; then
+		awk -v a="$(med RPS "$PL" shunt+acc)" -v b="$(med RPS "$PL" haproxy)" \
+			-v c="$(med CPU "$PL" shunt+acc)" -v d="$(med CPU "$PL" haproxy)" \
+			-v i="$(med P99 "$PL" shunt+acc)" -v j="$(med P99 "$PL" haproxy)" \
+			-v k="$(med RPS "$PL" haproxy+acc)" 'BEGIN {
+		printf "shunt+acc/haproxy: req/s %.2fx, cpu/req %.2fx, p99 %.2fx; haproxy+acc/haproxy: req/s %.2fx\n", a / b, c / d, i / j, k / b }'
+	fi
 done
-hs=$(median "${RPS[shunt]}")
-hh=$(median "${RPS[haproxy]}")
-cs=$(median "${CPU[shunt]}")
-ch=$(median "${CPU[haproxy]}")
-h1k=$(median "${RPS[shunt-1k]}")
-hall=$(median "${RPS[shunt-all]}")
-c1k=$(median "${CPU[shunt-1k]}")
-call=$(median "${CPU[shunt-all]}")
-p99s=$(median "${P99[shunt]}")
-p99h=$(median "${P99[haproxy]}")
-awk -v a="$hs" -v b="$hh" -v c="$cs" -v d="$ch" -v e="$h1k" -v f="$hall" -v g="$c1k" -v h="$call" \
-	-v i="$p99s" -v j="$p99h" 'BEGIN {
-	printf "\nshunt/haproxy: req/s %.2fx (target >= 1.3x), cpu/req %.2fx (target <= 0.75x), p99 %.2fx (target <= 1x)\n", a / b, c / d, i / j
-	printf "1,000-rule policy vs allow-all: %+.1f%% req/s, %+.1f%% cpu/req (target within 2%%)\n", (e - f) / f * 100, (g - h) / h * 100 }'
 if [ -n "$CG" ]; then
-	awk -v a="$(median "${RPS[shunt+acc]}")" -v b="$hh" -v c="$(median "${CPU[shunt+acc]}")" -v d="$ch" \
-		-v i="$(median "${P99[shunt+acc]}")" -v j="$p99h" -v k="$(median "${RPS[haproxy+acc]}")" 'BEGIN {
-	printf "shunt+acc/haproxy: req/s %.2fx, cpu/req %.2fx, p99 %.2fx; haproxy+acc/haproxy: req/s %.2fx\n", a / b, c / d, i / j, k / b }'
 	echo "shuntd counters:"
 	"$(dirname "$SHUNTD")/shuntctl" --pin-dir "/sys/fs/bpf/shunt-proxy-bench-$$" status | sed -n '/counters:/,$p'
 fi
