@@ -110,8 +110,8 @@ static void __attribute__((format(printf, 2, 3))) bad(struct actx *a, const char
 		a->err = -ENOMEM;
 }
 
-/* strconv.ParseUint(s, 10, 16) on one trimmed entry. */
-static bool port_entry(const char *s, size_t n, uint16_t *out)
+/* strconv.ParseUint(s, 10, 16) on one trimmed entry, into a uint16_t. */
+static bool port_entry(const char *s, size_t n, void *out)
 {
 	unsigned long v = 0;
 
@@ -124,55 +124,21 @@ static bool port_entry(const char *s, size_t n, uint16_t *out)
 		if (v > 65535)
 			return false;
 	}
-	*out = (uint16_t)v;
+	*(uint16_t *)out = (uint16_t)v;
 	return true;
 }
 
-static void port_list(struct actx *a, const char *value, struct shunt_portlist *out)
+/* netip.ParsePrefix on one (untrimmed) entry, host bits masked, into a
+ * struct shunt_cidr. */
+static bool cidr_entry(const char *s, size_t n, void *out)
 {
-	const char *s = value;
-	size_t n = strlen(value);
-
-	trim(&s, &n);
-	if (n == 0)
-		return;
-	out->v = calloc(entries(value), sizeof(*out->v));
-	if (!out->v) {
-		a->err = -ENOMEM;
-		return;
-	}
-	for (;;) {
-		const char *comma = memchr(s, ',', n);
-		size_t len = comma ? (size_t)(comma - s) : n;
-		const char *e = s;
-		size_t elen = len;
-		char shown[32];
-
-		trim(&e, &elen);
-		if (!port_entry(e, elen, &out->v[out->n])) {
-			snprintf(shown, sizeof(shown), "%.*s%s", (int)(elen > 20 ? 20 : elen), e,
-				 elen > 20 ? "..." : "");
-			bad(a, "bad port '%s' in '%s': expected comma-separated ports 0..65535",
-			    shown, value);
-			return;
-		}
-		out->n++;
-		if (!comma)
-			return;
-		n -= len + 1;
-		s = comma + 1;
-	}
-}
-
-/* netip.ParsePrefix on one (untrimmed) entry, host bits masked. */
-static bool cidr_entry(const char *s, size_t n, struct shunt_cidr *out)
-{
+	struct shunt_cidr *c = out;
 	char buf[INET6_ADDRSTRLEN + 1];
 	const char *slash = memchr(s, '/', n), *why;
 	size_t alen, blen, maxp;
 	unsigned bits = 0;
 
-	memset(out, 0, sizeof(*out));
+	memset(c, 0, sizeof(*c));
 	if (!slash)
 		return false;
 	alen = (size_t)(slash - s);
@@ -183,9 +149,9 @@ static bool cidr_entry(const char *s, size_t n, struct shunt_cidr *out)
 	memcpy(buf, s, alen);
 	buf[alen] = '\0';
 	/* the bare address: family, and the full length as its prefix */
-	if (cidr_parse(buf, out, &why))
+	if (cidr_parse(buf, c, &why))
 		return false;
-	maxp = out->prefix;
+	maxp = c->prefix;
 	for (size_t i = 0; i < blen; i++) {
 		if (slash[1 + i] < '0' || slash[1 + i] > '9')
 			return false;
@@ -193,44 +159,90 @@ static bool cidr_entry(const char *s, size_t n, struct shunt_cidr *out)
 	}
 	if (bits > maxp)
 		return false;
-	out->prefix = (uint8_t)bits;
+	c->prefix = (uint8_t)bits;
 	for (size_t bit = bits; bit < maxp; bit++)
-		out->addr[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
+		c->addr[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
 	return true;
+}
+
+/* One kind of comma-separated list, as istio-iptables reads it. */
+struct list_kind {
+	size_t elem;					   /* size of one parsed entry */
+	bool trim;					   /* value and entries trimmed first */
+	bool (*entry)(const char *s, size_t n, void *out); /* one entry, or false */
+	const char *what, *expected;			   /* for the error */
+	int shown_max;					   /* bytes of a bad entry quoted */
+};
+
+static const struct list_kind port_kind = {
+	.elem = sizeof(uint16_t),
+	.trim = true,
+	.entry = port_entry,
+	.what = "port",
+	.expected = "expected comma-separated ports 0..65535",
+	.shown_max = 20,
+};
+
+static const struct list_kind cidr_kind = {
+	.elem = sizeof(struct shunt_cidr),
+	.trim = false,
+	.entry = cidr_entry,
+	.what = "CIDR",
+	.expected = "expected comma-separated ranges such as 10.0.0.0/8,fd00::/64 (no spaces)",
+	.shown_max = 50,
+};
+
+/* Split value at ',' and parse every entry into a new array of *n elements
+ * (NULL for an empty value); the first bad entry is reported (a->err set)
+ * and ends the list there. */
+static void *parse_list(struct actx *a, const char *value, const struct list_kind *k, size_t *n)
+{
+	const char *s = value;
+	size_t left = strlen(value);
+	char *v;
+
+	*n = 0;
+	if (k->trim)
+		trim(&s, &left);
+	if (left == 0)
+		return NULL;
+	v = calloc(entries(value), k->elem);
+	if (!v) {
+		a->err = -ENOMEM;
+		return NULL;
+	}
+	for (;;) {
+		const char *comma = memchr(s, ',', left);
+		size_t len = comma ? (size_t)(comma - s) : left;
+		const char *e = s;
+		size_t elen = len;
+		char shown[64];
+
+		if (k->trim)
+			trim(&e, &elen);
+		if (!k->entry(e, elen, v + *n * k->elem)) {
+			snprintf(shown, sizeof(shown), "%.*s%s",
+				 (int)(elen > (size_t)k->shown_max ? (size_t)k->shown_max : elen),
+				 e, elen > (size_t)k->shown_max ? "..." : "");
+			bad(a, "bad %s '%s' in '%s': %s", k->what, shown, value, k->expected);
+			return v;
+		}
+		(*n)++;
+		if (!comma)
+			return v;
+		left -= len + 1;
+		s = comma + 1;
+	}
+}
+
+static void port_list(struct actx *a, const char *value, struct shunt_portlist *out)
+{
+	out->v = parse_list(a, value, &port_kind, &out->n);
 }
 
 static void cidr_list(struct actx *a, const char *value, struct shunt_cidrlist *out)
 {
-	const char *s = value;
-	size_t n = strlen(value);
-
-	if (n == 0)
-		return;
-	out->v = calloc(entries(value), sizeof(*out->v));
-	if (!out->v) {
-		a->err = -ENOMEM;
-		return;
-	}
-	for (;;) {
-		const char *comma = memchr(s, ',', n);
-		size_t len = comma ? (size_t)(comma - s) : n;
-		char shown[64];
-
-		if (!cidr_entry(s, len, &out->v[out->n])) {
-			snprintf(shown, sizeof(shown), "%.*s%s", (int)(len > 50 ? 50 : len), s,
-				 len > 50 ? "..." : "");
-			bad(a,
-			    "bad CIDR '%s' in '%s': expected comma-separated ranges such as "
-			    "10.0.0.0/8,fd00::/64 (no spaces)",
-			    shown, value);
-			return;
-		}
-		out->n++;
-		if (!comma)
-			return;
-		n -= len + 1;
-		s = comma + 1;
-	}
+	out->v = parse_list(a, value, &cidr_kind, &out->n);
 }
 
 int shunt_workload_capture_from_annotations(struct shunt_workload_capture *out,
