@@ -1203,23 +1203,6 @@ static bool addr_is_loopback(const struct sockaddr_storage *a)
 		IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr));
 }
 
-static void addr_str(const struct sockaddr_storage *a, char *out, size_t cap)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		snprintf(out, cap, "[%s]:%u", ip, ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)a;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		snprintf(out, cap, "%s:%u", ip, ntohs(s4->sin_port));
-	}
-}
-
 /* A listening admin socket on addr (control loop). 0 or a libuv error. */
 static int admin_listen(struct sp_server *srv, const struct sockaddr_storage *addr, uv_tcp_t **out)
 {
@@ -1273,7 +1256,7 @@ static void admin_update(struct sp_server *srv, const struct shunt_proxy_config 
 	int err;
 
 	if (srv->admin)
-		addr_str(&srv->admin_addr, now, sizeof(now));
+		shunt_sockaddr_format(&srv->admin_addr, now, sizeof(now));
 	if (!pc->has_admin) {
 		if (srv->admin) {
 			admin_close(srv);
@@ -1283,7 +1266,7 @@ static void admin_update(struct sp_server *srv, const struct shunt_proxy_config 
 	}
 	if (srv->admin && addr_eq(&srv->admin_addr, srv->admin_len, &pc->admin, pc->admin_len))
 		return;
-	addr_str(&pc->admin, want, sizeof(want));
+	shunt_sockaddr_format(&pc->admin, want, sizeof(want));
 	err = admin_listen(srv, &pc->admin, &t);
 	if (err) {
 		sp_log(SP_LOG_ERROR,

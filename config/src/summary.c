@@ -106,19 +106,10 @@ static void put_capture(FILE *f, const struct shunt_capture_config *c)
 
 static void put_addr(FILE *f, const struct sockaddr_storage *ss)
 {
-	char a[INET6_ADDRSTRLEN] = "?";
+	char a[INET6_ADDRSTRLEN + 8];
 
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
-		fprintf(f, "%s:%u", a, ntohs(in->sin_port));
-	} else {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
-		fprintf(f, "[%s]:%u", a, ntohs(in6->sin6_port));
-	}
+	shunt_sockaddr_format(ss, a, sizeof(a));
+	fputs(a, f);
 }
 
 static void put_rule(FILE *f, const struct shunt_rule *r)

@@ -266,3 +266,22 @@ bool istio_str_match(const char *pattern, const char *s, size_t slen)
 		return slen >= pl - 1 && memcmp(s + slen - (pl - 1), pattern + 1, pl - 1) == 0;
 	return slen == pl && memcmp(s, pattern, pl) == 0;
 }
+
+void shunt_sockaddr_format(const struct sockaddr_storage *a, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, cap, "[%s]:%u", ip, ntohs(s6->sin6_port));
+	} else if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)a;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(out, cap, "%s:%u", ip, ntohs(s4->sin_port));
+	} else {
+		snprintf(out, cap, "%s", ip);
+	}
+}

@@ -4,6 +4,7 @@
  * README says (app1 only from app2 on port 80, GET under /public/ allowed,
  * /restricted denied), and its summary says so.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
 	      "%s", buf);
 	CHECK(buf && strstr(buf, "port 80      default/app2: L7 proxy decides"), "%s", buf);
 	CHECK(buf && strstr(buf, "default/app2: no policy selects it"), "%s", buf);
+	CHECK(buf && strstr(buf, "127.0.0.1:15001") && strstr(buf, "127.0.0.1:15000"), "%s", buf);
 	if (getenv("SHUNT_TEST_VERBOSE"))
 		fputs(buf, stdout);
 	free(buf);
@@ -90,6 +92,22 @@ int main(int argc, char **argv)
 	fclose(f);
 	CHECK(buf && strstr(buf, "default/app1-no-restricted DENY") && !strstr(buf, "access ("),
 	      "%s", buf);
+	{
+		struct sockaddr_storage a6 = {.ss_family = AF_INET6}, ax = {.ss_family = AF_UNIX};
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a6;
+		char out[64], tiny[8];
+
+		s6->sin6_port = htons(8080);
+		inet_pton(AF_INET6, "fd00::1", &s6->sin6_addr);
+		shunt_sockaddr_format(&a6, out, sizeof(out));
+		CHECK(!strcmp(out, "[fd00::1]:8080"), "%s", out);
+		shunt_sockaddr_format(&a6, tiny, sizeof(tiny));
+		CHECK(!strcmp(tiny, "[fd00::"), "truncated %s", tiny);
+		shunt_sockaddr_format(&c->proxy.admin, out, sizeof(out));
+		CHECK(!strcmp(out, "127.0.0.1:15000"), "%s", out);
+		shunt_sockaddr_format(&ax, out, sizeof(out));
+		CHECK(!strcmp(out, "?"), "%s", out);
+	}
 cleanup:
 	free(buf);
 	shunt_policy_free(p);

@@ -348,6 +348,10 @@ int shunt_config_import_string(struct shunt_config *c, const char *json, const c
  * array inside an object) so that imports can be saved and reloaded. */
 int shunt_config_write_policies(const struct shunt_config *c, FILE *f);
 
+/* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6) of a, into out (cap bytes,
+ * always terminated); "?" for the address of any other family. */
+void shunt_sockaddr_format(const struct sockaddr_storage *a, char *out, size_t cap);
+
 /* Exit code for a command that found configuration errors. */
 #define SHUNT_EXIT_CONFIG 2
 
