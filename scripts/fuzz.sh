@@ -7,7 +7,8 @@
 # Targets: fuzz_reqp (HTTP request path: bytes -> strict parser -> framing ->
 # normalize -> verdict -> forwarded bytes), fuzz_config (config parser,
 # validator, compiler), fuzz_match (normalizer + matcher), fuzz_import
-# (Istio / Cilium importers). Each run starts from a copy of the checked-in
+# (Istio / Cilium importers), fuzz_annotations (a pod's Istio capture
+# annotations, as the pod registry reads them). Each run starts from a copy of the checked-in
 # seeds (tests/*/corpus/TARGET, never written) in BUILD/fuzz-work/TARGET/,
 # which keeps what it learns between local runs (delete it to start over).
 # A crash, leak, timeout or out-of-memory fails the run: the reproducer's path
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/.."
 TARGET=${1:-all}
 SECONDS_EACH=${2:-60}
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
-ALL=(fuzz_reqp fuzz_config fuzz_match fuzz_import)
+ALL=(fuzz_reqp fuzz_config fuzz_match fuzz_import fuzz_annotations)
 
 case "$SECONDS_EACH" in
 '' | *[!0-9]*)
