@@ -36,6 +36,18 @@ enum {
 #define NOIN	SHUNT_PORT_NO_INBOUND
 #define OUTINC	SHUNT_PORT_OUT_INCLUDE
 
+/* shunt_capture_decide() with Istio's ports and proxy uid */
+static int decide(unsigned mode, unsigned flags, const struct shunt_capture_in *in)
+{
+	struct shunt_capture_cfg cfg = {.mode = mode,
+					.flags = flags,
+					.proxy_uid = 1337,
+					.outbound_port = 15001,
+					.inbound_port = 15006};
+
+	return shunt_capture_decide(&cfg, in);
+}
+
 static void test_decide(void)
 {
 	static const struct {
@@ -136,11 +148,6 @@ static void test_decide(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct shunt_capture_cfg cfg = {.mode = t[i].mode,
-						.flags = t[i].flags,
-						.proxy_uid = 1337,
-						.outbound_port = 15001,
-						.inbound_port = 15006};
 		struct shunt_capture_in in = {
 			.src_identity = t[i].src,
 			.dst_identity = t[i].dst,
@@ -155,7 +162,7 @@ static void test_decide(void)
 			.src_nosidecar = (__u8)t[i].nosidecar,
 			.out_skip = (__u8)t[i].out_skip,
 		};
-		int got = shunt_capture_decide(&cfg, &in);
+		int got = decide(t[i].mode, t[i].flags, &in);
 
 		CHECK(got == t[i].want, "%s: got %d want %d", t[i].name, got, t[i].want);
 	}
@@ -213,11 +220,6 @@ static void test_decide_include_ports(void)
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct shunt_capture_cfg cfg = {.mode = t[i].mode,
-						.flags = POL | INB,
-						.proxy_uid = 1337,
-						.outbound_port = 15001,
-						.inbound_port = 15006};
 		struct shunt_capture_in in = {
 			.src_identity = t[i].src,
 			.dst_identity = t[i].dst,
@@ -232,7 +234,7 @@ static void test_decide_include_ports(void)
 			.out_skip = (__u8)t[i].out_skip,
 			.out_excluded = (__u8)t[i].out_excluded,
 		};
-		int got = shunt_capture_decide(&cfg, &in);
+		int got = decide(t[i].mode, POL | INB, &in);
 
 		CHECK(got == t[i].want, "%s: got %d want %d", t[i].name, got, t[i].want);
 	}
