@@ -4,6 +4,8 @@
  * (SOL_IPV6) on a proxy's accepted socket for connections captured by
  * connect4/6, exactly as netfilter would after an iptables REDIRECT: the
  * connecting socket's key (recorded by sockops) is the mirror of ours.
+ * Also SHUNT_SO_SPLICE_INFO (level SHUNT_SOL): what a relay socket's peer
+ * sent past the relay (see "Splice" in shunt_bpf.h).
  * Every other getsockopt is left untouched (kernel result and length).
  */
 #include "vmlinux.h"
@@ -29,6 +31,38 @@ char LICENSE[] SEC("license") = "GPL";
 #define SHUNT_SO_ORIGINAL_DST	80 /* linux/netfilter_ipv4.h */
 #define SHUNT_IP6T_ORIGINAL_DST 80 /* linux/netfilter_ipv6/ip6_tables.h */
 
+#define SHUNT_EINVAL		22
+
+/* SHUNT_SO_SPLICE_INFO: zeros (linked 0) for any socket that is not linked,
+ * so a relay can ask about each of its sockets alike. */
+static __always_inline int splice_info(struct bpf_sockopt *ctx, struct bpf_sock *sk)
+{
+	struct shunt_splice_info *out = ctx->optval;
+	struct shunt_sk_keys *keys;
+	struct shunt_splice *sp;
+	struct shunt_conn *c;
+
+	if ((void *)(out + 1) > ctx->optval_end) {
+		ctx->retval = -SHUNT_EINVAL;
+		return 1;
+	}
+	__builtin_memset(out, 0, sizeof(*out));
+	keys = bpf_sk_storage_get(&shunt_sk_keys, sk, 0, 0);
+	c = keys ? bpf_map_lookup_elem(&shunt_conns, &keys->self) : NULL;
+	if (c && (c->splice & SHUNT_SPLICE_LINKED)) {
+		out->linked = 1;
+		sp = bpf_map_lookup_elem(&shunt_splice, &keys->self);
+		if (sp) {
+			out->bytes = sp->bytes;
+			out->msgs = sp->msgs;
+			out->switched = sp->switched;
+		}
+	}
+	ctx->optlen = sizeof(*out);
+	ctx->retval = 0;
+	return 1;
+}
+
 SEC("cgroup/getsockopt")
 int shunt_getsockopt(struct bpf_sockopt *ctx)
 {
@@ -39,6 +73,11 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 	__u16 lport, rport;
 	int level = ctx->level;
 
+	if (level == SHUNT_SOL) {
+		if (ctx->optname != SHUNT_SO_SPLICE_INFO || !sk)
+			return 1;
+		return splice_info(ctx, sk);
+	}
 	if (ctx->optname != SHUNT_SO_ORIGINAL_DST ||
 	    (level != SHUNT_SOL_IP && level != SHUNT_SOL_IPV6) || !sk)
 		return 1;

@@ -96,7 +96,66 @@ struct shunt_conn {
 	__u32 run_msgs;	 /* sends since the peer last sent */
 	__u32 state;	 /* enum shunt_conn_state */
 	__u32 active;	 /* 1 = connect() side, 0 = accept() side */
+	__u32 splice;	 /* SHUNT_SPLICE_* flags (see "splice" below) */
+};
+
+/*
+ * Splice: a relay (shunt-proxy's tcp listeners) hands a connection pair to
+ * the kernel. The relay holds X (accepted, peer C) and Y (its upstream
+ * connection, peer B) and copies bytes between them. Once both of its
+ * sockets named each other (SHUNT_SO_SPLICE, mutual: only the holder of both
+ * can splice them, and data only goes where the relay could send it), C's
+ * messages go straight into B's ingress queue and B's into C's: the relay's
+ * two hops are gone, the relay stays attached for EOF, errors and fallback.
+ *
+ * Order: a sender S (C or B) switches on a send only when every byte it
+ * redirected into X so far was read by the relay and written to Y
+ * (S.bytes == shunt_splice[X].fwd, which the relay reports after its writes
+ * returned) and S and Y never sent through TCP, so the switched bytes queue
+ * behind all older ones. Once switched S stays switched; any fallback of S
+ * (shuntd stop, no peer) sends to X again, which the relay still serves.
+ */
+#define SHUNT_SOL 0x53484e54 /* setsockopt/getsockopt level ("SHNT") */
+/* setsockopt(fd, SHUNT_SOL, SHUNT_SO_SPLICE, &partner_cookie, 8): partner is
+ * the relay's other socket (getsockopt SO_COOKIE). The first of the two
+ * calls records a claim; the second links the pair. Errors: ENOPROTOOPT (no
+ * shuntd hook), ENOENT (socket not tracked or not redirecting), EINVAL. */
+#define SHUNT_SO_SPLICE 1
+/* setsockopt(fd, SHUNT_SOL, SHUNT_SO_SPLICE_FWD, &total, 8): total = bytes
+ * the relay read from fd and whose write to the partner has returned. 0 while
+ * the splice can still switch; an error (ENOLINK) once it never will (stop
+ * reporting). */
+#define SHUNT_SO_SPLICE_FWD 2
+/* getsockopt(fd, SHUNT_SOL, SHUNT_SO_SPLICE_INFO, struct shunt_splice_info) */
+#define SHUNT_SO_SPLICE_INFO 3
+
+struct shunt_splice_info {
+	__u64 bytes; /* bytes fd's peer sent past the relay (straight to the partner's peer) */
+	__u64 msgs;
+	__u32 linked;	/* fd is linked with a partner */
+	__u32 switched; /* fd's peer sends past the relay */
+};
+
+/* shunt_conn.splice flags */
+#define SHUNT_SPLICE_LINKED (1u << 0) /* X or Y: has a shunt_splice entry */
+#define SHUNT_SPLICE_IN	    (1u << 1) /* B or C: receives spliced data: never evicted */
+#define SHUNT_SPLICE_ON	    (1u << 2) /* S: sends go to shunt_splice[peer].to */
+
+/* shunt_splice value, keyed by the relay socket's own key (X or Y). */
+struct shunt_splice {
+	struct shunt_sock_key to;      /* the partner's peer: where our peer sends once switched */
+	struct shunt_sock_key partner; /* the partner's own key */
+	__u64 fwd;		       /* SHUNT_SO_SPLICE_FWD */
+	__u64 bytes;		       /* spliced bytes our peer sent */
+	__u64 msgs;
+	__u32 switched; /* our peer switched */
 	__u32 pad;
+};
+
+/* shunt_splice_claims (LRU) value, keyed by the claiming socket's cookie. */
+struct shunt_splice_claim {
+	__u64 partner_cookie;
+	struct shunt_sock_key self;
 };
 
 /* Counters (shunt_counters, per-CPU array index). */
@@ -119,6 +178,10 @@ enum shunt_counter {
 	SHUNT_CNT_CAPTURED_IN,	    /* connect() rewritten to the destination's inbound proxy */
 	SHUNT_CNT_CONNECT_DENIED,   /* connect() refused by the L3/L4 policy (EPERM) */
 	SHUNT_CNT_ORIGDST_ANSWERED, /* SO_ORIGINAL_DST answered from shunt_origdst */
+	SHUNT_CNT_SPLICE_LINKED,    /* socket pairs a relay spliced (SHUNT_SO_SPLICE) */
+	SHUNT_CNT_SPLICE_SWITCHED,  /* senders that switched past a relay */
+	SHUNT_CNT_MSG_SPLICED,	    /* messages sent past a relay (also in MSG_REDIRECTED) */
+	SHUNT_CNT_BYTES_SPLICED,    /* their bytes (also in BYTES_REDIRECTED) */
 	SHUNT_CNT__MAX,
 };
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Maps shared by sockops.bpf.c and sk_msg.bpf.c (BPF side only). shuntd loads
- * the sockops object first and hands these maps to the sk_msg object by name
- * (bpf_map__reuse_fd), so both programs see one set.
+ * Maps shared by every shunt BPF program (BPF side only). shuntd loads the
+ * sockops object first and hands these maps to the other objects (sk_msg,
+ * connect4/6, getsockopt, setsockopt) by name (bpf_map__reuse_fd), so all
+ * programs see one set.
  */
 #ifndef SHUNT_MAPS_BPF_H
 #define SHUNT_MAPS_BPF_H
@@ -154,6 +155,28 @@ struct {
 	__type(key, struct shunt_sock_key);
 	__type(value, struct shunt_orig_dst);
 } shunt_origdst SEC(".maps");
+
+/* ---- splice (setsockopt SHUNT_SO_SPLICE; see "Splice" in shunt_bpf.h) ---- */
+
+/* Relay socket's own key (X or Y) -> where its peer's sends go once switched;
+ * written by setsockopt (link, FWD), updated by sk_msg, deleted by sockops
+ * when the relay socket closes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_SOCKS);
+	__type(key, struct shunt_sock_key);
+	__type(value, struct shunt_splice);
+} shunt_splice SEC(".maps");
+
+/* Socket cookie -> the first half of a mutual SHUNT_SO_SPLICE (the partner
+ * it named); written by setsockopt, deleted when the partner names it back.
+ * LRU: a claim whose partner never answers just ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct shunt_splice_claim);
+} shunt_splice_claims SEC(".maps");
 
 static __always_inline void shunt_count(__u32 idx, __u64 n)
 {

@@ -8,6 +8,13 @@
  * so older redirected bytes are read before newer TCP bytes, while the other
  * way round newer redirected bytes could overtake older TCP bytes. Every
  * verdict is SK_PASS or a redirect: no data is ever dropped here.
+ *
+ * Splice (see shunt_bpf.h): when the peer X is a relay socket linked with Y,
+ * a sender S switches, once, to sending into the ingress queue of Y's peer
+ * (shunt_splice[X].to) as soon as the relay has forwarded every byte S
+ * redirected into X. Each fallback below still sends to X over TCP: the relay
+ * serves X until it closes, and S's older spliced bytes sit in the target's
+ * psock queue, which is read before anything that arrives later by TCP.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -23,13 +30,35 @@ static __always_inline int fall_back(struct shunt_conn *c, __u32 state, __u32 co
 	return SK_PASS;
 }
 
+/*
+ * Switch S (c) past the relay X once order allows: every byte S redirected
+ * into X was written to Y (fwd), S never sent through TCP (its bytes all went
+ * through X), and Y can still only redirect (Y's older bytes are in the
+ * target's ingress queue, so ours queue behind them).
+ */
+static __always_inline void try_switch(struct shunt_conn *c, struct shunt_splice *sp)
+{
+	struct shunt_conn *y;
+
+	if (c->pass_msgs || c->bytes != sp->fwd)
+		return;
+	y = bpf_map_lookup_elem(&shunt_conns, &sp->partner);
+	if (!y || y->state != SHUNT_CONN_REDIRECT || y->pass_msgs)
+		return;
+	c->splice |= SHUNT_SPLICE_ON;
+	sp->switched = 1;
+	shunt_count(SHUNT_CNT_SPLICE_SWITCHED, 1);
+}
+
 SEC("sk_msg")
 int shunt_sk_msg(struct sk_msg_md *msg)
 {
 	struct shunt_dp_config *cfg = shunt_get_config();
 	struct bpf_sock *sk = msg->sk;
 	struct shunt_sk_keys *keys;
-	struct shunt_conn *c, *peer;
+	struct shunt_conn *c, *peer, *rx;
+	struct shunt_splice *sp = NULL;
+	struct shunt_sock_key *to;
 	__u32 size = msg->size;
 
 	if (!sk || !cfg)
@@ -56,11 +85,24 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 				/* follow the peer to TCP: then both ends can leave the
 				 * sockhash (see sockops on_segment) */
 				fall_back(c, SHUNT_CONN_PASS_PEER, SHUNT_CNT_FALLBACK_PEER);
-			} else if (cfg->small_writes == SHUNT_SMALL_ADAPTIVE) {
-				/* we sent: the peer's one-way run is broken */
-				if (peer) {
-					peer->run_msgs = 0;
-					peer->run_bytes = 0;
+			} else {
+				if ((c->splice & SHUNT_SPLICE_ON) ||
+				    (peer && (peer->splice & SHUNT_SPLICE_LINKED)))
+					sp = bpf_map_lookup_elem(&shunt_splice, &keys->peer);
+				if (sp && !(c->splice & SHUNT_SPLICE_ON))
+					try_switch(c, sp);
+				if (!(c->splice & SHUNT_SPLICE_ON))
+					sp = NULL;
+			}
+			if (c->state == SHUNT_CONN_REDIRECT &&
+			    cfg->small_writes == SHUNT_SMALL_ADAPTIVE) {
+				/* we sent: the one-way run of whom we send to is broken
+				 * (past the relay: the target, else ping-pong over a
+				 * splice would look like two one-way runs) */
+				rx = sp ? bpf_map_lookup_elem(&shunt_conns, &sp->to) : peer;
+				if (rx) {
+					rx->run_msgs = 0;
+					rx->run_bytes = 0;
 				}
 				/* only loopback keys carry a netns cookie */
 				if (shunt_small_write_step(c, size, cfg->small_min_run,
@@ -73,13 +115,19 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 		}
 	}
 	if (c->state == SHUNT_CONN_REDIRECT) {
-		/* fails (SK_DROP) only when no socket is stored under the peer key */
-		if (bpf_msg_redirect_hash(msg, &shunt_sockhash, &keys->peer, BPF_F_INGRESS) ==
-		    SK_PASS) {
+		to = sp ? &sp->to : &keys->peer;
+		/* fails (SK_DROP) only when no socket is stored under the key */
+		if (bpf_msg_redirect_hash(msg, &shunt_sockhash, to, BPF_F_INGRESS) == SK_PASS) {
 			c->msgs++;
 			c->bytes += size;
 			shunt_count(SHUNT_CNT_MSG_REDIRECTED, 1);
 			shunt_count(SHUNT_CNT_BYTES_REDIRECTED, size);
+			if (sp) {
+				sp->msgs++;
+				sp->bytes += size;
+				shunt_count(SHUNT_CNT_MSG_SPLICED, 1);
+				shunt_count(SHUNT_CNT_BYTES_SPLICED, size);
+			}
 			return SK_PASS;
 		}
 		fall_back(c, SHUNT_CONN_PASS_NOPEER, SHUNT_CNT_FALLBACK_NO_PEER);

@@ -15,8 +15,11 @@
  * is slower than tcp_sendmsg. Leaving earlier would drop queued bytes (the
  * psock and its queue are freed).
  *
- * On the transition to TCP_CLOSE the shunt_conns record is deleted; the
- * sockhash drops closed sockets by itself.
+ * A socket that receives spliced data (SHUNT_SPLICE_IN) never leaves.
+ *
+ * On the transition to TCP_CLOSE the shunt_conns record (and a relay
+ * socket's shunt_splice entries, its own and its partner's) is deleted; the sockhash drops closed
+ * sockets by itself.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -164,6 +167,7 @@ static __always_inline void untrack(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
 	struct shunt_sk_keys *keys;
+	struct shunt_splice *sp;
 
 	if (!sk)
 		return;
@@ -172,6 +176,14 @@ static __always_inline void untrack(struct bpf_sock_ops *skops)
 		return;
 	if (bpf_map_delete_elem(&shunt_conns, &keys->self) == 0)
 		shunt_count(SHUNT_CNT_SOCK_CLOSED, 1);
+	/* a relay socket's splice, and its partner's: the peers that were
+	 * switched send to their relay socket again (the relay, which closed one
+	 * of the pair, decides), or find none there and fall back to TCP */
+	sp = bpf_map_lookup_elem(&shunt_splice, &keys->self);
+	if (sp) {
+		bpf_map_delete_elem(&shunt_splice, &sp->partner);
+		bpf_map_delete_elem(&shunt_splice, &keys->self);
+	}
 	bpf_sk_storage_delete(&shunt_sk_keys, sk);
 }
 
@@ -225,7 +237,9 @@ static __always_inline void on_segment(struct bpf_sock_ops *skops)
 	if (!keys)
 		return;
 	self = bpf_map_lookup_elem(&shunt_conns, &keys->self);
-	if (!self || self->state == SHUNT_CONN_EVICTED)
+	/* a spliced sender may redirect into a SPLICE_IN socket at any time,
+	 * whatever its own peer does: it stays */
+	if (!self || self->state == SHUNT_CONN_EVICTED || (self->splice & SHUNT_SPLICE_IN))
 		return;
 	psock = psock_of(sk, &known);
 	if (!known)

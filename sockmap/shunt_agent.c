@@ -24,16 +24,18 @@
 #include "connect4.skel.h"
 #include "connect6.skel.h"
 #include "getsockopt.skel.h"
+#include "setsockopt.skel.h"
 #include "sk_msg.skel.h"
 #include "sockops.skel.h"
 
 #define MAX_PINS 32
 
 /* Interception links, in attach order (getsockopt first: a captured
- * connection is always answerable) and pinned under these names. */
-enum { ICPT_GETSOCKOPT = 0, ICPT_CONNECT4, ICPT_CONNECT6, ICPT__N };
-static const char *const icpt_pin[ICPT__N] = {SHUNT_PIN_LINK_GETSOCKOPT, SHUNT_PIN_LINK_CONNECT4,
-					      SHUNT_PIN_LINK_CONNECT6};
+ * connection is always answerable; setsockopt serves splice) and pinned under
+ * these names. */
+enum { ICPT_GETSOCKOPT = 0, ICPT_SETSOCKOPT, ICPT_CONNECT4, ICPT_CONNECT6, ICPT__N };
+static const char *const icpt_pin[ICPT__N] = {SHUNT_PIN_LINK_GETSOCKOPT, SHUNT_PIN_LINK_SETSOCKOPT,
+					      SHUNT_PIN_LINK_CONNECT4, SHUNT_PIN_LINK_CONNECT6};
 
 struct shunt_agent {
 	struct sockops *so;
@@ -42,6 +44,7 @@ struct shunt_agent {
 	struct connect4 *c4;   /* interception (only when shunt_opts_intercept()) */
 	struct connect6 *c6;
 	struct getsockopt *gs;
+	struct setsockopt *ss;
 	struct bpf_link *icpt_links[ICPT__N];
 	bool icpt;
 	int cgroup_fd;
@@ -864,7 +867,8 @@ static int open_and_load(struct shunt_agent *a, bool adopt)
 	a->c4 = connect4__open();
 	a->c6 = connect6__open();
 	a->gs = getsockopt__open();
-	if (!a->c4 || !a->c6 || !a->gs)
+	a->ss = setsockopt__open();
+	if (!a->c4 || !a->c6 || !a->gs || !a->ss)
 		return -errno ? -errno : -ENOMEM;
 	err = reuse_maps(a, a->c4->obj);
 	if (!err)
@@ -877,6 +881,10 @@ static int open_and_load(struct shunt_agent *a, bool adopt)
 		err = reuse_maps(a, a->gs->obj);
 	if (!err)
 		err = getsockopt__load(a->gs);
+	if (!err)
+		err = reuse_maps(a, a->ss->obj);
+	if (!err)
+		err = setsockopt__load(a->ss);
 	return err;
 }
 
@@ -885,9 +893,11 @@ static void icpt_destroy(struct shunt_agent *a)
 	connect4__destroy(a->c4);
 	connect6__destroy(a->c6);
 	getsockopt__destroy(a->gs);
+	setsockopt__destroy(a->ss);
 	a->c4 = NULL;
 	a->c6 = NULL;
 	a->gs = NULL;
+	a->ss = NULL;
 }
 
 static struct bpf_program *icpt_prog(struct shunt_agent *a, int i)
@@ -895,6 +905,8 @@ static struct bpf_program *icpt_prog(struct shunt_agent *a, int i)
 	switch (i) {
 	case ICPT_GETSOCKOPT:
 		return a->gs->progs.shunt_getsockopt;
+	case ICPT_SETSOCKOPT:
+		return a->ss->progs.shunt_setsockopt;
 	case ICPT_CONNECT4:
 		return a->c4->progs.shunt_connect4;
 	default:
@@ -1075,7 +1087,7 @@ static int adopt_finish(struct shunt_agent *a, const struct shunt_opts *o, const
 
 int shunt_agent_start(const struct shunt_opts *o, struct shunt_agent **out)
 {
-	struct old_state old = {-1, -1, -1, -1, {-1, -1, -1}};
+	struct old_state old = {-1, -1, -1, -1, {-1, -1, -1, -1}};
 	struct shunt_agent_info oldinfo = {0};
 	struct shunt_agent *a;
 	char cgroot[PATH_MAX];

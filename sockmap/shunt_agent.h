@@ -8,8 +8,15 @@
  *   shunt_config, shunt_cidrs, shunt_ports, shunt_agent  (maps)
  *   <pin-dir>/v1/link_sockops                            (cgroup bpf_link)
  *   <pin-dir>/v1/prog_sk_msg                             (attached to the sockhash)
- *   <pin-dir>/v1/link_{getsockopt,connect4,connect6}     (interception, when enabled)
- *   <pin-dir>/v1/shunt_{capture,cg_ident,addr_ident,l4,icpt_ports,origdst_ck,origdst}
+ *   <pin-dir>/v1/link_{getsockopt,setsockopt,connect4,connect6}
+ *                                                        (interception, when enabled)
+ *   <pin-dir>/v1/shunt_{capture,cg_ident,addr_ident,l4,icpt_ports,icpt_wports,
+ *                       out_cidrs,origdst_ck,origdst}
+ *   <pin-dir>/v1/shunt_{splice,splice_claims}             (relay splice state)
+ *
+ * Splice (SHUNT_SOL socket options) is served by the getsockopt/setsockopt
+ * programs, so it needs the interception group; without it a relay's
+ * setsockopt fails with ENOPROTOOPT and the relay just copies.
  */
 #ifndef SHUNT_SOCKMAP_AGENT_H
 #define SHUNT_SOCKMAP_AGENT_H
@@ -25,6 +32,7 @@
 #define SHUNT_PIN_LINK_CONNECT4	  "link_connect4"
 #define SHUNT_PIN_LINK_CONNECT6	  "link_connect6"
 #define SHUNT_PIN_LINK_GETSOCKOPT "link_getsockopt"
+#define SHUNT_PIN_LINK_SETSOCKOPT "link_setsockopt"
 #define SHUNT_PIN_AGENT_MAP	  "shunt_agent"
 
 struct shunt_agent;
@@ -71,7 +79,7 @@ int shunt_agent_stop(struct shunt_agent *a);
  * stale ones are removed. Existing connections keep their state. */
 int shunt_agent_set_policy(struct shunt_agent *a, const struct shunt_opts *o);
 
-/* Is the interception (connect4/6 + getsockopt) attached? */
+/* Is the interception (connect4/6 + getsockopt + setsockopt) attached? */
 bool shunt_agent_intercepting(const struct shunt_agent *a);
 /* Entries written and deleted in the identity and L4 policy maps by the last
  * shunt_agent_set_policy() (after the first, only what changed). */

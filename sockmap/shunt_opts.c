@@ -40,6 +40,14 @@ static const struct {
 				      "connect() calls refused by the L3/L4 policy (EPERM)"},
 	[SHUNT_CNT_ORIGDST_ANSWERED] =
 		{"origdst_answered", "SO_ORIGINAL_DST queries answered for captured connections"},
+	[SHUNT_CNT_SPLICE_LINKED] = {"splice_linked",
+				     "socket pairs a relay spliced (SHUNT_SO_SPLICE)"},
+	[SHUNT_CNT_SPLICE_SWITCHED] = {"splice_switched",
+				       "senders that switched to sending past a relay"},
+	[SHUNT_CNT_MSG_SPLICED] = {"msgs_spliced",
+				   "messages sent past a relay (also in msgs_redirected)"},
+	[SHUNT_CNT_BYTES_SPLICED] = {"bytes_spliced",
+				     "bytes sent past a relay (also in bytes_redirected)"},
 };
 
 const uint16_t shunt_istio_excluded_ports[SHUNT_ISTIO_N_EXCLUDED] = {15000, 15001, 15004, 15006,

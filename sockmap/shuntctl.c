@@ -412,7 +412,7 @@ static int cmd_status(const char *pin_dir, bool json)
 	print_list("include cidrs:", inc);
 	print_list("exclude cidrs:", exc);
 	if (icpt) {
-		printf("interception: connect4/connect6/getsockopt attached; capture %s "
+		printf("interception: connect4/connect6/getsockopt/setsockopt attached; capture %s "
 		       "(outbound 127.0.0.1:%u, inbound :%u%s), proxy uid %d mark %u; "
 		       "L3/L4 policy %s (%d entries, %d cgroups, %d address blocks)\n",
 		       shunt_capture_name(cap.mode), cap.outbound_port, cap.inbound_port,
@@ -457,10 +457,22 @@ struct conns_ctx {
 	uint64_t now_ns;
 };
 
+/* SHUNT_SPLICE_* flags as "linked,in,on" ("-": none). */
+static const char *splice_flags(uint32_t f, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s", (f & SHUNT_SPLICE_LINKED) ? "linked," : "",
+		 (f & SHUNT_SPLICE_IN) ? "in," : "", (f & SHUNT_SPLICE_ON) ? "on," : "");
+	if (!buf[0])
+		snprintf(buf, len, "-");
+	else
+		buf[strlen(buf) - 1] = '\0';
+	return buf;
+}
+
 static int on_conn(const struct shunt_sock_key *k, const struct shunt_conn *c, void *arg)
 {
 	struct conns_ctx *x = arg;
-	char l[80], r[80];
+	char l[80], r[80], sp[24];
 	double age = c->start_ns && x->now_ns > c->start_ns ? (x->now_ns - c->start_ns) / 1e9 : 0;
 
 	shunt_format_endpoint(l, sizeof(l), k->family, k->local_ip, k->local_port);
@@ -468,20 +480,21 @@ static int on_conn(const struct shunt_sock_key *k, const struct shunt_conn *c, v
 	if (x->json) {
 		json_array_append_new(
 			x->arr,
-			json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "local", l,
-				  "remote", r, "netns", (json_int_t)k->netns, "side",
+			json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:s}",
+				  "local", l, "remote", r, "netns", (json_int_t)k->netns, "side",
 				  c->active ? "client" : "server", "state",
 				  shunt_conn_state_name(c->state), "cookie", (json_int_t)c->cookie,
 				  "msgs_redirected", (json_int_t)c->msgs, "bytes_redirected",
 				  (json_int_t)c->bytes, "msgs_passed", (json_int_t)c->pass_msgs,
-				  "age_seconds", age));
+				  "age_seconds", age, "splice",
+				  splice_flags(c->splice, sp, sizeof(sp))));
 		return 0;
 	}
-	printf("%-28s %-28s %-6s %-17s %10" PRIu64 " %14" PRIu64 " %10" PRIu64 " %8.1f %" PRIu64
-	       "\n",
+	printf("%-28s %-28s %-6s %-17s %10" PRIu64 " %14" PRIu64 " %10" PRIu64
+	       " %8.1f %-12s %" PRIu64 "\n",
 	       l, r, c->active ? "client" : "server", shunt_conn_state_name(c->state),
 	       (uint64_t)c->msgs, (uint64_t)c->bytes, (uint64_t)c->pass_msgs, age,
-	       (uint64_t)k->netns);
+	       splice_flags(c->splice, sp, sizeof(sp)), (uint64_t)k->netns);
 	return 0;
 }
 
@@ -505,8 +518,8 @@ static int cmd_conns(const char *pin_dir, bool json)
 	if (json)
 		x.arr = json_array();
 	else
-		printf("%-28s %-28s %-6s %-17s %10s %14s %10s %8s %s\n", "LOCAL", "REMOTE", "SIDE",
-		       "STATE", "MSGS", "BYTES", "TCP_MSGS", "AGE_S", "NETNS");
+		printf("%-28s %-28s %-6s %-17s %10s %14s %10s %8s %-12s %s\n", "LOCAL", "REMOTE",
+		       "SIDE", "STATE", "MSGS", "BYTES", "TCP_MSGS", "AGE_S", "SPLICE", "NETNS");
 	err = shunt_conns_foreach(p.conns, on_conn, &x);
 	if (err >= 0)
 		err = 0;

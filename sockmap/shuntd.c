@@ -814,7 +814,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (shunt_agent_intercepting(d.agent))
 		fprintf(stderr,
-			"shuntd: attached connect4/connect6/getsockopt to %s: capture=%s "
+			"shuntd: attached connect4/connect6/getsockopt/setsockopt to %s: "
+			"capture=%s "
 			"(outbound %u, inbound %u, proxy uid %d, %zu proxy cgroups), "
 			"%zu L4 entries, %zu workload cgroups here, %zu address blocks\n",
 			d.cgroup, shunt_capture_name(d.o.capture), d.o.outbound_port,

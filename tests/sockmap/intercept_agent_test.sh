@@ -36,7 +36,7 @@ crash() {
 attached() { # attach types on a cgroup, sorted, one line
 	bpftool cgroup show "$1" | awk 'NR > 1 { print $2 }' | sort | tr '\n' ' ' | sed 's/ $//'
 }
-ALL="cgroup_getsockopt cgroup_inet4_connect cgroup_inet6_connect cgroup_sock_ops"
+ALL="cgroup_getsockopt cgroup_inet4_connect cgroup_inet6_connect cgroup_setsockopt cgroup_sock_ops"
 N1=$SHUNT_NODE1_CGROUP
 A=$SHUNT_POD_A_CGROUP
 
