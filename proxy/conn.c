@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Connections: listener -> downstream connection -> request engine ->
- * verdict -> upstream connection (pooled) -> response relay.
+ * verdict -> upstream connection (pooled) -> response relay. Connections of
+ * "mode": "tcp" listeners go to the opaque relay of tcp.c at accept.
  *
  * Requests on one downstream connection are handled strictly one at a time:
  * the next pipelined head is not even parsed before the previous response is
@@ -98,6 +99,7 @@ struct sp_conn {
 	bool counted;
 	bool retried; /* re-sent once after a stale pooled connection */
 	bool used;    /* a request was answered: a drain may close it when idle */
+	bool enforce; /* its listener judges requests (else all allowed, "none") */
 
 	/* current request, for the access log */
 	uint64_t req_start;
@@ -132,35 +134,6 @@ static void conn_close(struct sp_conn *c);
 static void up_close(struct sp_upstream *up);
 
 /* ---- small helpers ---- */
-
-static void list_init(struct sp_list *l)
-{
-	l->prev = l->next = l;
-}
-
-static void list_add(struct sp_list *head, struct sp_list *e)
-{
-	e->next = head->next;
-	e->prev = head;
-	head->next->prev = e;
-	head->next = e;
-}
-
-static void list_del(struct sp_list *e)
-{
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	e->prev = e->next = e;
-}
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-/* Counters have a single writer (their worker): a relaxed load + store is
- * enough for the admin thread's reads and avoids a locked add per counter. */
-#define STAT_ADD(w, field, n)                                                                      \
-	atomic_store_explicit(&(w)->stats.field,                                                   \
-			      atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + (n), \
-			      memory_order_relaxed)
 
 /* Forget what this connection gathered in the worker's upstream buffer. */
 static void obuf_drop(struct sp_conn *c)
@@ -278,7 +251,7 @@ static int stream_send(uv_stream_t *s, const char *a, size_t alen, const char *b
 	return 0;
 }
 
-static double now_unix(void)
+double sp_now_unix(void)
 {
 	struct timespec ts;
 
@@ -342,6 +315,26 @@ static void conn_timer(struct sp_conn *c, enum sp_timer_kind kind)
 
 static const char *verdict_names[SP_V_N] = {"allow", "deny", "malformed", "error"};
 
+static bool access_log_on(struct sp_worker *w)
+{
+	return atomic_load_explicit(&w->srv->access_log_fd, memory_order_acquire) >= 0 &&
+	       !atomic_load_explicit(&w->srv->access_log_off, memory_order_relaxed);
+}
+
+void sp_access_log_write(struct sp_worker *w, const struct sp_log_entry *e)
+{
+	int log_fd = atomic_load_explicit(&w->srv->access_log_fd, memory_order_acquire);
+	char line[2048];
+	size_t n;
+
+	if (log_fd < 0 || atomic_load_explicit(&w->srv->access_log_off, memory_order_relaxed))
+		return;
+	n = sp_render_log(line, sizeof(line), e);
+	/* one write() per line: lines of concurrent workers never interleave */
+	if (write(log_fd, line, n) < 0)
+		sp_log(SP_LOG_DEBUG, "access log write failed: %s", strerror(errno));
+}
+
 static void conn_log_request(struct sp_conn *c)
 {
 	struct sp_worker *w = c->w;
@@ -360,12 +353,9 @@ static void conn_log_request(struct sp_conn *c)
 	STAT_ADD(w, lat_count, 1);
 	STAT_ADD(w, bytes_in, c->bytes_in);
 	STAT_ADD(w, bytes_out, c->bytes_out);
-	int log_fd = atomic_load_explicit(&w->srv->access_log_fd, memory_order_acquire);
-
-	if (log_fd >= 0 && !atomic_load_explicit(&w->srv->access_log_off, memory_order_relaxed)) {
-		char line[2048];
+	if (access_log_on(w)) {
 		struct sp_log_entry e = {
-			.time = now_unix(),
+			.time = sp_now_unix(),
 			.source = c->source,
 			.method = c->method,
 			.path = c->path,
@@ -377,11 +367,8 @@ static void conn_log_request(struct sp_conn *c)
 			.bytes_out = c->bytes_out,
 			.duration = dur,
 		};
-		size_t n = sp_render_log(line, sizeof(line), &e);
 
-		/* one write() per line: lines of concurrent workers never interleave */
-		if (write(log_fd, line, n) < 0)
-			sp_log(SP_LOG_DEBUG, "access log write failed: %s", strerror(errno));
+		sp_access_log_write(w, &e);
 	}
 }
 
@@ -1053,8 +1040,14 @@ static void conn_on_head(struct sp_conn *c)
 	q.path_len = h->path_len;
 	q.host = h->host;
 	q.host_len = h->host_len;
-	/* an error (also for CONNECT/Upgrade: see verdict.h) is a default-deny */
-	sp_request_verdict(pol, &q, h->upgrade, h->is_connect, &v);
+	if (c->enforce) {
+		/* an error (also for CONNECT/Upgrade: see verdict.h) is a default-deny */
+		sp_request_verdict(pol, &q, h->upgrade, h->is_connect, &v);
+	} else {
+		/* the destination's own (inbound) proxy judges it (Istio) */
+		v.action = SHUNT_ALLOW;
+		v.policy = "none";
+	}
 	if (v.policy) {
 		copy_str(c->policy, sizeof(c->policy), v.policy);
 		c->has_policy = true;
@@ -1395,6 +1388,22 @@ static int original_dst(uv_tcp_t *t, struct sockaddr_storage *out)
 	return 0;
 }
 
+int sp_conn_destination(uv_tcp_t *down, const struct sp_listener_def *ld,
+			struct sockaddr_storage *dst)
+{
+	int err;
+
+	if (!ld->original_dst) {
+		memcpy(dst, &ld->upstream, sizeof(*dst));
+		return 0;
+	}
+	err = original_dst(down, dst);
+	if (err)
+		sp_log(SP_LOG_WARN, "listener %s: no original destination: %s", ld->name,
+		       strerror(-err));
+	return err;
+}
+
 /* A new downstream connection on listener ld: accepted from server by libuv,
  * or already accepted (fd >= 0, see sp_conn_accepted). */
 static void conn_start(struct sp_worker *w, const struct sp_listener_def *ld, uv_stream_t *server,
@@ -1435,16 +1444,10 @@ static void conn_start(struct sp_worker *w, const struct sp_listener_def *ld, uv
 	}
 	len = sizeof(c->peer);
 	uv_tcp_getpeername(&c->down, (struct sockaddr *)&c->peer, &len);
-	if (ld->original_dst) {
-		err = original_dst(&c->down, &c->dst);
-		if (err) {
-			sp_log(SP_LOG_WARN, "listener %s: no original destination: %s", ld->name,
-			       strerror(-err));
-			conn_close(c);
-			return;
-		}
-	} else {
-		memcpy(&c->dst, &ld->upstream, sizeof(c->dst));
+	c->enforce = ld->enforce;
+	if (sp_conn_destination(&c->down, ld, &c->dst)) {
+		conn_close(c);
+		return;
 	}
 	lim.max_header_bytes = c->lim.max_header_bytes;
 	lim.max_headers = c->lim.max_headers;
@@ -1467,7 +1470,10 @@ void sp_on_connection(uv_stream_t *server, int status)
 
 	if (status < 0 || l->w->draining)
 		return;
-	conn_start(l->w, &l->def, server, -1);
+	if (l->def.mode == SHUNT_LISTENER_TCP)
+		sp_tcp_start(l->w, &l->def, server, -1);
+	else
+		conn_start(l->w, &l->def, server, -1);
 }
 
 void sp_conn_accepted(struct sp_worker *w, const struct sp_listener_def *def, int fd)
@@ -1476,7 +1482,10 @@ void sp_conn_accepted(struct sp_worker *w, const struct sp_listener_def *def, in
 		close(fd);
 		return;
 	}
-	conn_start(w, def, NULL, fd);
+	if (def->mode == SHUNT_LISTENER_TCP)
+		sp_tcp_start(w, def, NULL, fd);
+	else
+		conn_start(w, def, NULL, fd);
 }
 
 /* ---- worker lifecycle ---- */
@@ -1489,6 +1498,7 @@ static void on_listener_close(uv_handle_t *h)
 void sp_worker_init_conns(struct sp_worker *w)
 {
 	list_init(&w->conns);
+	list_init(&w->tcp_conns);
 	list_init(&w->idle_upstreams);
 	uv_timer_init(&w->loop, &w->pool_timer);
 	w->pool_timer.data = w;
@@ -1519,6 +1529,10 @@ void sp_worker_start_drain(struct sp_worker *w)
 		return;
 	w->draining = true;
 	for (e = w->conns.next; e != &w->conns; e = e->next)
+		nconn++;
+	/* tcp relays have no request boundary to stop at: they run until
+	 * both sides are done or the drain timer closes them */
+	for (e = w->tcp_conns.next; e != &w->tcp_conns; e = e->next)
 		nconn++;
 	/* closes the listening sockets right away (uv__stream_close) */
 	for (i = 0; i < w->n_listeners; i++)
@@ -1557,6 +1571,7 @@ void sp_worker_close_all(struct sp_worker *w)
 		n = e->next;
 		conn_close(container_of(e, struct sp_conn, link));
 	}
+	sp_tcp_close_all(w);
 	while (w->idle_upstreams.next != &w->idle_upstreams)
 		up_close(container_of(w->idle_upstreams.next, struct sp_upstream, link));
 	if (w->draining && !uv_is_closing((uv_handle_t *)&w->drain_timer))

@@ -15,6 +15,8 @@ static inline void sp_listener_def_from(struct sp_listener_def *d, const struct 
 	d->original_dst = l->upstream_original_dst;
 	d->upstream = l->upstream;
 	d->upstream_len = l->upstream_len;
+	d->mode = l->mode;
+	d->enforce = l->enforce;
 }
 
 #endif

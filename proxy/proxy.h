@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -23,6 +24,7 @@
 #include <uv.h>
 
 #include "shunt/config.h"
+#include "shunt/l4.h"
 #include "shunt/policy.h"
 
 #include "http_request.h"
@@ -40,6 +42,10 @@ struct sp_gen {
 	unsigned seq;
 	struct shunt_config *cfg;
 	struct shunt_policy *pol;
+	/* L4 entries with Istio's TCP reduction (SHUNT_L4_NO_PROXY) for the tcp
+	 * listeners' one verdict per connection, built once per generation */
+	struct shunt_l4_entry *l4;
+	size_t n_l4;
 };
 
 struct sp_gen *sp_gen_get(struct sp_gen *g);
@@ -62,11 +68,38 @@ struct sp_stats {
 	atomic_ullong upstream_reused;
 	atomic_ullong pipeline_held; /* times maxPipelined stopped reading a client */
 	atomic_ullong bytes_in, bytes_out;
+	/* tcp listeners (tcp.c): connections by verdict, pairs the kernel
+	 * spliced (sp_splice_link succeeded), bytes that went past the relay */
+	atomic_ullong tcp_conns[SP_V_N];
+	atomic_ullong tcp_spliced;
+	atomic_ullong tcp_spliced_bytes;
 };
 
 struct sp_list {
 	struct sp_list *prev, *next;
 };
+
+static inline void list_init(struct sp_list *l)
+{
+	l->prev = l->next = l;
+}
+
+static inline void list_add(struct sp_list *head, struct sp_list *e)
+{
+	e->next = head->next;
+	e->prev = head;
+	head->next->prev = e;
+	head->next = e;
+}
+
+static inline void list_del(struct sp_list *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	e->prev = e->next = e;
+}
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct sp_server;
 struct sp_conn;
@@ -92,6 +125,7 @@ struct sp_worker {
 	uv_timer_t pool_timer; /* closes pooled upstream connections idle too long */
 	struct sp_gen *gen;    /* the generation new requests use */
 	struct sp_list conns;
+	struct sp_list tcp_conns;      /* tcp listeners' relays (tcp.c) */
 	struct sp_list idle_upstreams; /* pooled keep-alive upstream connections */
 	size_t n_idle_upstreams;
 	struct sp_stats stats;
@@ -114,6 +148,8 @@ struct sp_listener_def {
 	bool original_dst;
 	struct sockaddr_storage upstream;
 	socklen_t upstream_len;
+	enum shunt_listener_mode mode;
+	bool enforce; /* false: never judge (verdict allow, policy "none") */
 };
 
 /* One worker's listening socket for one listener (freed when closed). */
@@ -200,8 +236,22 @@ void sp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Current generation with a reference taken (caller puts it). */
 struct sp_gen *sp_server_gen(struct sp_server *srv);
 
+/* Counters have a single writer (their worker): a relaxed load + store is
+ * enough for the admin thread's reads and avoids a locked add per counter. */
+#define STAT_ADD(w, field, n)                                                                      \
+	atomic_store_explicit(&(w)->stats.field,                                                   \
+			      atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + (n), \
+			      memory_order_relaxed)
+
 /* conn.c */
 void sp_on_connection(uv_stream_t *server, int status);
+/* Where a connection accepted on ld goes: its original destination
+ * (SO_ORIGINAL_DST) or the listener's fixed upstream. 0 or -errno. */
+int sp_conn_destination(uv_tcp_t *down, const struct sp_listener_def *ld,
+			struct sockaddr_storage *dst);
+/* One access-log line (one write(): concurrent workers never interleave). */
+void sp_access_log_write(struct sp_worker *w, const struct sp_log_entry *e);
+double sp_now_unix(void);
 /* A connection accepted by hand (fd) on listener def of w (a socket being
  * closed takes its queue along). */
 void sp_conn_accepted(struct sp_worker *w, const struct sp_listener_def *def, int fd);
@@ -209,5 +259,12 @@ void sp_worker_init_conns(struct sp_worker *w);
 void sp_worker_refresh_gen(struct sp_worker *w);
 void sp_worker_start_drain(struct sp_worker *w);
 void sp_worker_close_all(struct sp_worker *w);
+
+/* tcp.c: "mode": "tcp" listeners, an opaque relay (kernel-spliced when
+ * shuntd offers it). server: accept from it, else adopt fd. */
+void sp_tcp_start(struct sp_worker *w, const struct sp_listener_def *ld, uv_stream_t *server,
+		  int fd);
+/* Close every relay of w (drain timeout, exit). */
+void sp_tcp_close_all(struct sp_worker *w);
 
 #endif

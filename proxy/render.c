@@ -107,14 +107,26 @@ size_t sp_render_log(char *out, size_t cap, const struct sp_log_entry *e)
 		       strlen(e->method ? e->method : ""));
 	if (e->policy)
 		sp_json_escape(pol, sizeof(pol), e->policy, strlen(e->policy));
-	n = snprintf(out, cap,
-		     "{\"time\":%.6f,\"source\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
-		     "\"verdict\":\"%s\",\"policy\":%s%s%s,\"status\":%d,\"bytes_in\":%llu,"
-		     "\"bytes\":%llu,\"duration\":%.6f}\n",
-		     e->time, src, method, path, e->verdict, e->policy ? "\"" : "",
-		     e->policy ? pol : "null", e->policy ? "\"" : "", e->status,
-		     (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
-		     e->duration);
+	if (e->tcp)
+		n = snprintf(out, cap,
+			     "{\"time\":%.6f,\"source\":\"%s\",\"destination\":\"%s\","
+			     "\"mode\":\"tcp\",\"verdict\":\"%s\",\"policy\":%s%s%s,"
+			     "\"bytes_in\":%llu,\"bytes\":%llu,\"duration\":%.6f,"
+			     "\"spliced\":%s,\"spliced_in\":%llu,\"spliced_out\":%llu}\n",
+			     e->time, src, e->destination ? e->destination : "", e->verdict,
+			     e->policy ? "\"" : "", e->policy ? pol : "null", e->policy ? "\"" : "",
+			     (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
+			     e->duration, e->spliced ? "true" : "false",
+			     (unsigned long long)e->spliced_in, (unsigned long long)e->spliced_out);
+	else
+		n = snprintf(out, cap,
+			     "{\"time\":%.6f,\"source\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
+			     "\"verdict\":\"%s\",\"policy\":%s%s%s,\"status\":%d,\"bytes_in\":%llu,"
+			     "\"bytes\":%llu,\"duration\":%.6f}\n",
+			     e->time, src, method, path, e->verdict, e->policy ? "\"" : "",
+			     e->policy ? pol : "null", e->policy ? "\"" : "", e->status,
+			     (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
+			     e->duration);
 	if (n < 0)
 		return 0;
 	if ((size_t)n >= cap) {

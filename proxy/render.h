@@ -32,6 +32,12 @@ struct sp_log_entry {
 	int status;
 	uint64_t bytes_in, bytes_out;
 	double duration; /* seconds */
+	/* tcp listeners: one line per connection with these instead of
+	 * method, path and status */
+	bool tcp;
+	const char *destination;	  /* "ADDR:PORT" */
+	bool spliced;			  /* the kernel spliced the relay's two sockets */
+	uint64_t spliced_in, spliced_out; /* bytes that went past the relay */
 };
 
 /* One JSON line ending in '\n'; returns its length. */

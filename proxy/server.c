@@ -62,6 +62,7 @@ void sp_gen_put(struct sp_gen *g)
 {
 	if (!g || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	free(g->l4);
 	shunt_policy_free(g->pol);
 	shunt_config_free(g->cfg);
 	free(g);
@@ -90,10 +91,14 @@ int sp_gen_load(const char *path, struct sp_gen **out, struct shunt_diags *d)
 	err = shunt_policy_compile(g->cfg, &g->pol, d);
 	if (err)
 		goto cleanup;
+	err = shunt_policy_l4_entries_opts(g->pol, SHUNT_L4_NO_PROXY, &g->l4, &g->n_l4);
+	if (err)
+		goto cleanup;
 	atomic_init(&g->refs, 1);
 	*out = g;
 	return 0;
 cleanup:
+	shunt_policy_free(g->pol);
 	shunt_config_free(g->cfg);
 	free(g);
 	return err;
@@ -182,7 +187,8 @@ static bool ldef_eq(const struct sp_listener_def *a, const struct sp_listener_de
 {
 	return strcmp(a->name, b->name) == 0 &&
 	       addr_eq(&a->addr, a->addr_len, &b->addr, b->addr_len) &&
-	       a->original_dst == b->original_dst &&
+	       a->original_dst == b->original_dst && a->mode == b->mode &&
+	       a->enforce == b->enforce &&
 	       (a->original_dst ||
 		addr_eq(&a->upstream, a->upstream_len, &b->upstream, b->upstream_len));
 }
@@ -708,6 +714,10 @@ static void stats_add(struct sp_stats *sum, struct sp_stats *from)
 	SUM(pipeline_held);
 	SUM(bytes_in);
 	SUM(bytes_out);
+	for (int k = 0; k < SP_V_N; k++)
+		SUM(tcp_conns[k]);
+	SUM(tcp_spliced);
+	SUM(tcp_spliced_bytes);
 #undef SUM
 }
 
@@ -1083,6 +1093,21 @@ static void render_metrics(struct sp_server *srv, FILE *f)
 		(unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
 		atomic_load(&srv->reloads_ok), atomic_load(&srv->reloads_failed),
 		atomic_load(&srv->gen_seq), srv->n_workers, srv->n_retiring);
+	fprintf(f, "# HELP shunt_proxy_tcp_connections_total Connections of tcp listeners by "
+		   "verdict.\n"
+		   "# TYPE shunt_proxy_tcp_connections_total counter\n");
+	for (int k = 0; k < SP_V_N; k++)
+		fprintf(f, "shunt_proxy_tcp_connections_total{verdict=\"%s\"} %llu\n", vn[k],
+			(unsigned long long)s->tcp_conns[k]);
+	fprintf(f,
+		"# HELP shunt_proxy_tcp_spliced_total tcp relays whose two sockets the kernel "
+		"spliced.\n"
+		"# TYPE shunt_proxy_tcp_spliced_total counter\nshunt_proxy_tcp_spliced_total %llu\n"
+		"# HELP shunt_proxy_tcp_spliced_bytes_total Bytes that went past a tcp relay "
+		"(both directions).\n"
+		"# TYPE shunt_proxy_tcp_spliced_bytes_total counter\n"
+		"shunt_proxy_tcp_spliced_bytes_total %llu\n",
+		(unsigned long long)s->tcp_spliced, (unsigned long long)s->tcp_spliced_bytes);
 	free(s);
 }
 

@@ -1722,7 +1722,7 @@ static void parse_proxy(struct vctx *v, json_t *root, struct shunt_proxy_config 
 {
 	static const char *const keys[] = {"listeners", "workers", "admin",
 					   "accessLog", "limits",  NULL};
-	static const char *const lkeys[] = {"name", "address", "upstream", NULL};
+	static const char *const lkeys[] = {"name", "address", "upstream", "mode", "enforce", NULL};
 	json_t *j = json_object_get(root, "proxy"), *a, *e;
 	size_t old, i;
 	bool ok;
@@ -1789,6 +1789,19 @@ static void parse_proxy(struct vctx *v, json_t *root, struct shunt_proxy_config 
 			l->upstream_original_dst = false;
 			parse_addr_member(v, e, "upstream", &l->upstream, &l->upstream_len, &ok);
 		}
+		if ((u = json_object_get(e, "mode"))) {
+			size_t o3 = vctx_push_key(v, "mode");
+			const char *s = json_is_string(u) ? json_string_value(u) : "";
+
+			if (!strcmp(s, "http"))
+				l->mode = SHUNT_LISTENER_HTTP;
+			else if (!strcmp(s, "tcp"))
+				l->mode = SHUNT_LISTENER_TCP;
+			else
+				verr(v, "expected \"http\" or \"tcp\"");
+			vctx_pop(v, o3);
+		}
+		l->enforce = get_bool(v, e, "enforce", true);
 		for (size_t k = 0; k + 1 < p->n_listeners; k++) {
 			struct shunt_listener *x = &p->listeners[k];
 			size_t o3;

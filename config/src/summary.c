@@ -395,6 +395,11 @@ int shunt_config_summary(const struct shunt_config *c, const struct shunt_policy
 			fprintf(f, "original destination");
 		else
 			put_addr(f, &l->upstream);
+		/* the defaults (http, enforced) stay unsaid */
+		if (l->mode == SHUNT_LISTENER_TCP)
+			fprintf(f, ", tcp relay");
+		if (!l->enforce)
+			fprintf(f, ", not enforced");
 		fputc('\n', f);
 	}
 	fprintf(f, "accelerate: cgroup %s\n", c->accelerate.cgroup ? c->accelerate.cgroup : "-");

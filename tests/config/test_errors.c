@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "shunt/config.h"
+#include "shunt/policy.h"
 
 struct ecase {
 	const char *json;
@@ -353,6 +354,14 @@ static const struct ecase cases[] = {
 	{"{\"workloads\": [{\"name\": \"a\\u0000b\"}]}",
 	 "t.json:1:34: $: invalid JSON: \\u0000 is not allowed without JSON_ALLOW_NUL near "
 	 "'\"a\\u0000b\"'\n"},
+	/* listener mode and enforce */
+	{"{\"proxy\": {\"listeners\": [{\"address\": \"127.0.0.1:1\", \"mode\": \"udp\"},\n"
+	 " {\"address\": \"127.0.0.1:2\", \"mode\": 1, \"enforce\": \"no\"},\n"
+	 " {\"address\": \"127.0.0.1:3\", \"mode\": \"TCP\", \"enforce\": false}]}}",
+	 "t.json:1:61: $.proxy.listeners[0].mode: expected \"http\" or \"tcp\"\n"
+	 "t.json:2:37: $.proxy.listeners[1].mode: expected \"http\" or \"tcp\"\n"
+	 "t.json:2:51: $.proxy.listeners[1].enforce: expected true or false, got a string\n"
+	 "t.json:3:37: $.proxy.listeners[2].mode: expected \"http\" or \"tcp\"\n"},
 	/* labels with dots use bracket paths */
 	{"{\"workloads\": [{\"name\": \"a\", \"labels\": {\"app.kubernetes.io/name\": []}}]}",
 	 "t.json:1:67: $.workloads[0].labels[\"app.kubernetes.io/name\"]: expected a string label "
@@ -379,6 +388,47 @@ int main(void)
 			CHECK(err == 0 && c && d.n == 0, "case %zu: err %d:\n%s", i, err, buf);
 		}
 		free(buf);
+		shunt_diags_free(&d);
+		shunt_config_free(c);
+	}
+	{
+		/* listener mode and enforce: defaults, explicit values, summary */
+		static const char *json =
+			"{\"proxy\": {\"listeners\": [{\"address\": \"127.0.0.1:1\"},\n"
+			" {\"name\": \"t\", \"address\": \"127.0.0.1:2\", \"upstream\": "
+			"\"127.0.0.2:9\", \"mode\": \"tcp\", \"enforce\": false},\n"
+			" {\"address\": \"127.0.0.1:3\", \"mode\": \"http\", \"enforce\": true}]}}";
+		struct shunt_diags d = {0};
+		struct shunt_config *c = NULL;
+		struct shunt_policy *p = NULL;
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f;
+		int err = shunt_config_load_string(json, "t.json", &c, &d);
+
+		CHECK(err == 0 && c && c->proxy.n_listeners == 3, "listener modes: err %d", err);
+		if (!err) {
+			const struct shunt_listener *l = c->proxy.listeners;
+
+			CHECK(l[0].mode == SHUNT_LISTENER_HTTP && l[0].enforce,
+			      "listener 0 defaults");
+			CHECK(l[1].mode == SHUNT_LISTENER_TCP && !l[1].enforce, "listener 1 tcp");
+			CHECK(l[2].mode == SHUNT_LISTENER_HTTP && l[2].enforce,
+			      "listener 2 explicit");
+			err = shunt_policy_compile(c, &p, &d);
+			CHECK(err == 0, "compile %d", err);
+			f = open_memstream(&buf, &len);
+			CHECK(f && shunt_config_summary(c, p, f) == 0, "summary");
+			fclose(f);
+			CHECK(buf && strstr(buf,
+					    "  listener0 127.0.0.1:1 -> original destination\n"),
+			      "summary of listener0:\n%s", buf);
+			CHECK(buf && strstr(buf, "  t 127.0.0.1:2 -> 127.0.0.2:9, tcp relay, not "
+						 "enforced\n"),
+			      "summary of t:\n%s", buf);
+		}
+		free(buf);
+		shunt_policy_free(p);
 		shunt_diags_free(&d);
 		shunt_config_free(c);
 	}

@@ -140,10 +140,10 @@ if render full -f "$HERE/values/full.yaml"; then
 		"$(C proxy) | .securityContext.runAsUser == 1337 and .securityContext.runAsNonRoot == true"
 	check "access log dir mounted from the host" \
 		"$(C proxy) | .volumeMounts[] | select(.name == \"proxy-log\") | .mountPath == \"/var/log/shunt\""
-	if jq -e '(.workloads | length) == 2 and .authorizationPolicies[0].metadata.name == "app1-public" and .accelerate.excludePorts == [22,6443] and .accelerate.includeCidrs == ["10.0.0.0/8","fd00::/8"] and .proxy.admin == "0.0.0.0:15100" and .proxy.workers == 2 and .proxy.limits.maxHeaderBytes == 32768 and .proxy.accessLog == "/var/log/shunt/access.log"' \
+	if jq -e '(.workloads | length) == 2 and .authorizationPolicies[0].metadata.name == "app1-public" and .accelerate.excludePorts == [22,6443] and .accelerate.includeCidrs == ["10.0.0.0/8","fd00::/8"] and .proxy.admin == "0.0.0.0:15100" and .proxy.workers == 2 and .proxy.limits.maxHeaderBytes == 32768 and .proxy.accessLog == "/var/log/shunt/access.log" and .proxy.listeners[0].mode == "tcp" and .proxy.listeners[0].enforce == false' \
 		"$WORK/full.config.json" >/dev/null; then
-		ok "full: config.json carries policy, accelerate and proxy values"
-	else bad "full: config.json carries policy, accelerate and proxy values"; fi
+		ok "full: config.json carries policy, accelerate and proxy values (a tcp listener)"
+	else bad "full: config.json carries policy, accelerate and proxy values (a tcp listener)"; fi
 fi
 
 if render istio -f "$HERE/values/istio.yaml"; then

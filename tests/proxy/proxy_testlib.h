@@ -238,6 +238,21 @@ static inline void pt_workdir(char *dir, size_t dlen, const char *name, char *cf
 	snprintf(log, llen, "%s/access.log", dir);
 }
 
+/* The start of a proxy test's main(): argv[1] is shunt-proxy (into *bin);
+ * stdout unbuffered (our lines stay in order with the proxy's stderr),
+ * SIGPIPE ignored (a peer's reset is an error return, not a death), and the
+ * work directory with its paths (pt_workdir). */
+static inline void pt_main_start(int argc, char **argv, const char **bin, const char *name,
+				 char *dir, size_t dlen, char *cfg, size_t clen, char *log,
+				 size_t llen)
+{
+	CHECK(argc == 2, "usage: %s path/to/shunt-proxy", argv[0]);
+	*bin = argv[1];
+	setvbuf(stdout, NULL, _IONBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	pt_workdir(dir, dlen, name, cfg, clen, log, llen);
+}
+
 /* ---- loopback sockets ---- */
 
 /* A free TCP port on ip (bound and released). */

@@ -1638,12 +1638,8 @@ static void test_max_connections(void)
 
 int main(int argc, char **argv)
 {
-	CHECK(argc == 2, "usage: %s path/to/shunt-proxy", argv[0]);
-	proxy_bin = argv[1];
-	setvbuf(stdout, NULL, _IONBF, 0);
-	signal(SIGPIPE, SIG_IGN);
-	pt_workdir(tmpdir, sizeof(tmpdir), "shunt-proxy-e2e", cfg_path, sizeof(cfg_path), log_path,
-		   sizeof(log_path));
+	pt_main_start(argc, argv, &proxy_bin, "shunt-proxy-e2e", tmpdir, sizeof(tmpdir), cfg_path,
+		      sizeof(cfg_path), log_path, sizeof(log_path));
 	atexit(cleanup);
 	CHECK(us_start(&up, "127.0.0.2") == 0, "upstream server on 127.0.0.2");
 	port_main = pt_free_port("127.0.0.1");

@@ -229,6 +229,13 @@ struct shunt_limits {
 	uint32_t max_pipelined;	      /* 64 */
 };
 
+/* What a listener speaks: HTTP/1.1 (a verdict per request) or an opaque
+ * byte relay (one L4 verdict per connection, Istio's TCP semantics). */
+enum shunt_listener_mode {
+	SHUNT_LISTENER_HTTP = 0,
+	SHUNT_LISTENER_TCP = 1,
+};
+
 struct shunt_listener {
 	char *name; /* defaults to "listener<i>" */
 	struct sockaddr_storage address;
@@ -236,6 +243,10 @@ struct shunt_listener {
 	bool upstream_original_dst;	  /* "upstream": "original-dst" (the default) */
 	struct sockaddr_storage upstream; /* when !upstream_original_dst */
 	socklen_t upstream_len;
+	enum shunt_listener_mode mode; /* "mode": "http" (the default) | "tcp" */
+	/* "enforce" (default true): false = never judge (Istio's outbound
+	 * sidecar: the destination's inbound side enforces its policies) */
+	bool enforce;
 };
 
 struct shunt_proxy_config {
