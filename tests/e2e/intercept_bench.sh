@@ -20,6 +20,12 @@
 #   sidecars_pass   shuntd --capture istio --small-writes pass: as above, but the
 #                   sockets are in the sockhash and every send runs sk_msg (hook cost)
 #   sidecars_accel  shuntd --capture istio: captured, all three legs redirected
+#   relay_*         the same three ways (relay_iptables, relay_tcp, relay_splice =
+#                   accelerated) with app2's outbound listener a TCP relay
+#                   ("mode": "tcp", "enforce": false: Istio's model, where app1's
+#                   inbound sidecar alone judges): with shuntd the kernel splices
+#                   that relay out of the data path (client -> app1's sidecar
+#                   directly), without it the relay copies bytes
 # Placements (PLACEMENTS, default "one split"; each runs every mode and round):
 #   one    every process of both pods (client, sidecars, nginx) on CPU ONE_CPU
 #          (default 1): each hop is a context switch on that vCPU
@@ -36,7 +42,7 @@ B=$1
 TOOL=$2
 N=${3:-20000}
 ROUNDS=${4:-3}
-MODES=${MODES:-direct_tcp sidecars_iptables sidecars_tcp sidecars_pass sidecars_accel direct_accel}
+MODES=${MODES:-direct_tcp sidecars_iptables sidecars_tcp sidecars_pass sidecars_accel direct_accel relay_iptables relay_tcp relay_splice}
 PLACEMENTS=${PLACEMENTS:-one split}
 ONE_CPU=${ONE_CPU:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -86,7 +92,9 @@ run_mode() { # run_mode NAME [shuntd flags...] ; "-" = no shuntd
 	if [ "${1:-}" != - ]; then
 		start_shuntd "$@"
 	fi
-	if [[ $name == sidecars_* ]]; then
+	if [[ $name == sidecars_* || $name == relay_* ]]; then
+		OUTBOUND_MODE=http
+		[[ $name != relay_* ]] || OUTBOUND_MODE=tcp
 		PIDS=()
 		start_sidecar app1
 		pin "$(cpu_of app1)" "${PIDS[-1]}"
@@ -104,7 +112,7 @@ run_mode() { # run_mode NAME [shuntd flags...] ; "-" = no shuntd
 	fi
 	if [ -n "$SHUNTD_PID" ]; then
 		echo "$PLACEMENT $name: $("$B/sockmap/shuntctl" --pin-dir "$PIN" status --json |
-			jq -c '.counters | {msgs_redirected, captured_outbound, captured_inbound}')" >>"$T/counters.log"
+			jq -c '.counters | {msgs_redirected, captured_outbound, captured_inbound, splice_switched, msgs_spliced}')" >>"$T/counters.log"
 		stop_shuntd
 		SHUNTD_PID=
 	fi
@@ -138,18 +146,18 @@ for PLACEMENT in $PLACEMENTS; do
 		for m in $MODES; do
 			case $m in
 			direct_tcp) run_mode direct_tcp - ;;
-			sidecars_tcp) run_mode sidecars_tcp --config "$T/node.json" --capture istio \
+			sidecars_tcp | relay_tcp) run_mode $m --config "$T/node.json" --capture istio \
 				--exclude-port 80 --exclude-port $ISTIO_OUT --exclude-port $ISTIO_IN ;;
 			sidecars_pass) run_mode sidecars_pass --config "$T/node.json" --capture istio \
 				--small-writes pass ;;
-			sidecars_accel) run_mode sidecars_accel --config "$T/node.json" --capture istio ;;
+			sidecars_accel | relay_splice) run_mode $m --config "$T/node.json" --capture istio ;;
 			direct_accel) run_mode direct_accel ;;
-			sidecars_iptables)
+			sidecars_iptables | relay_iptables)
 				command -v iptables >/dev/null || { echo "# no iptables: $m skipped"; continue; }
 				iptables_capture -A
-				run_mode sidecars_iptables -
+				run_mode $m -
 				# proof that the rules captured: their packet counters
-				echo "$PLACEMENT sidecars_iptables: REDIRECT packets app2 OUTPUT $(nsenter --net="$SHUNT_POD_APP2_NETNS" -- \
+				echo "$PLACEMENT $m: REDIRECT packets app2 OUTPUT $(nsenter --net="$SHUNT_POD_APP2_NETNS" -- \
 					iptables -t nat -L OUTPUT -v -n -x | awk '/REDIRECT/ { print $1 }'), app1 PREROUTING $(
 					nsenter --net="$SHUNT_POD_APP1_NETNS" -- iptables -t nat -L PREROUTING -v -n -x |
 					awk '/REDIRECT/ { print $1 }')" >>"$T/counters.log"
@@ -170,33 +178,46 @@ med() { # med PLACEMENT MODE FIELD
 		"$T/results" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 # added P PLACEMENT MODE FIELD: what MODE adds over direct plain TCP at FIELD
-added() { awk -v a="$(med "$1" "$2" "$3")" -v d="$(med "$1" direct_tcp "$3")" 'BEGIN { printf "%.1f", a - d }'; }
+added() { awk -v a="$(med "$1" "$2" "$3")" -v d="$(med "$1" direct_tcp "$3")" 'BEGIN { printf "%+.1f", a - d }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+# report PLACEMENT ACCEL TITLE BASELINE...: what the two sidecars add over direct
+# plain TCP, accelerated (mode ACCEL) against each unaccelerated BASELINE mode
+report() {
+	local pl=$1 acc=$2 a50 a99 m t50 t99 label
+	shift 2
+	echo "$1 (target: accelerated <= 0.5x):"
+	shift
+	[ -n "$(med "$pl" "$acc" p50_us)" ] || return 0
+	a50=$(added "$pl" "$acc" p50_us)
+	a99=$(added "$pl" "$acc" p99_us)
+	echo "  shunt accelerated ($acc): p50 $a50 us, p99 $a99 us"
+	for m in "$@"; do
+		[ -n "$(med "$pl" "$m" p50_us)" ] || continue
+		t50=$(added "$pl" "$m" p50_us)
+		t99=$(added "$pl" "$m" p99_us)
+		case $m in
+		*_tcp) label="shunt capture, plain TCP" ;;
+		*) label="iptables REDIRECT (Istio)" ;;
+		esac
+		echo "  $label ($m): p50 $t50 us, p99 $t99 us; accelerated/this: p50 $(ratio "$a50" "$t50"), p99 $(ratio "$a99" "$t99")"
+	done
+}
 for PLACEMENT in $PLACEMENTS; do
 	grep -q "^$PLACEMENT " "$T/results" || continue
 	echo
 	echo "placement $PLACEMENT"
 	printf '%-18s %8s %8s %8s %8s %16s\n' mode p50_us p90_us p99_us p999_us cpu_us_per_req
-	for m in direct_tcp direct_accel sidecars_iptables sidecars_tcp sidecars_pass sidecars_accel; do
+	for m in direct_tcp direct_accel sidecars_iptables sidecars_tcp sidecars_pass sidecars_accel \
+		relay_iptables relay_tcp relay_splice; do
 		grep -q "^$PLACEMENT $m " "$T/results" || continue
 		printf '%-18s %8s %8s %8s %8s %16s\n' "$m" "$(med $PLACEMENT $m p50_us)" \
 			"$(med $PLACEMENT $m p90_us)" "$(med $PLACEMENT $m p99_us)" \
 			"$(med $PLACEMENT $m p999_us)" "$(med $PLACEMENT $m cpu_us_per_req)"
 	done
-	[ -n "$(med $PLACEMENT direct_tcp p50_us)" ] && [ -n "$(med $PLACEMENT sidecars_accel p50_us)" ] ||
-		continue
-	echo "latency the two sidecars add over direct plain TCP (target: accelerated <= 0.5x):"
-	a50=$(added $PLACEMENT sidecars_accel p50_us)
-	a99=$(added $PLACEMENT sidecars_accel p99_us)
-	echo "  shunt accelerated: p50 +$a50 us, p99 +$a99 us"
-	for m in sidecars_tcp sidecars_iptables; do
-		[ -n "$(med $PLACEMENT $m p50_us)" ] || continue
-		t50=$(added $PLACEMENT $m p50_us)
-		t99=$(added $PLACEMENT $m p99_us)
-		case $m in
-		sidecars_tcp) label="shunt capture, plain TCP" ;;
-		*) label="iptables REDIRECT (Istio)" ;;
-		esac
-		echo "  $label: p50 +$t50 us, p99 +$t99 us; accelerated/this: p50 $(ratio "$a50" "$t50"), p99 $(ratio "$a99" "$t99")"
-	done
+	[ -n "$(med $PLACEMENT direct_tcp p50_us)" ] || continue
+	report $PLACEMENT sidecars_accel "latency two HTTP sidecars add over direct plain TCP" \
+		sidecars_tcp sidecars_iptables
+	report $PLACEMENT relay_splice \
+		"latency the sidecars add, app2's outbound one a TCP relay (spliced when accelerated)" \
+		relay_tcp relay_iptables
 done

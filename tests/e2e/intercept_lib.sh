@@ -112,6 +112,10 @@ policy_json() {
 # remote (those of the run's pods) and the policy; the node config (SELF empty) or a
 # sidecar's config (SELF = its pod: 127.0.0.1/::1 are that workload's too,
 # the source address the sidecar sees for its own app's connections).
+# OUTBOUND_MODE=tcp: the sidecar's outbound listener is a TCP relay that does
+# not judge (Istio's model: the destination's inbound sidecar enforces), which
+# shuntd can splice out of the path; default http (parses and judges too).
+# ACCESS_LOG=PATH: the sidecar writes its access log there (JSON lines).
 write_config() {
 	local file=$1 self=$2 proxy=${3:-} w="" name up ip ip6 cg extra
 	for name in app1 app2 app3 remote; do
@@ -128,9 +132,13 @@ write_config() {
 	{
 		printf '{\n  "workloads": [\n    %s\n  ],\n  "authorizationPolicies": [%s]' "$w" "$(policy_json)"
 		if [ -n "$proxy" ]; then
-			printf ',\n  "proxy": {"listeners": [
-    {"name": "outbound", "address": "127.0.0.1:%s", "upstream": "original-dst"},
-    {"name": "inbound", "address": "0.0.0.0:%s", "upstream": "original-dst"}]}' "$ISTIO_OUT" "$ISTIO_IN"
+			printf ',\n  "proxy": {%s"listeners": [
+    {"name": "outbound", "address": "127.0.0.1:%s", "upstream": "original-dst"%s},
+    {"name": "inbound", "address": "0.0.0.0:%s", "upstream": "original-dst"}]}' \
+				"$([ -z "${ACCESS_LOG:-}" ] || printf '"accessLog": "%s", ' "$ACCESS_LOG")" \
+				"$ISTIO_OUT" \
+				"$([ "${OUTBOUND_MODE:-http}" = http ] || echo ', "mode": "tcp", "enforce": false')" \
+				"$ISTIO_IN"
 		fi
 		printf '\n}\n'
 	} >"$file"
