@@ -111,8 +111,9 @@ struct shunt_conn {
  * Order: a sender S (C or B) switches on a send only when every byte it
  * redirected into X so far was read by the relay and written to Y
  * (S.bytes == shunt_splice[X].fwd, which the relay reports after its writes
- * returned) and S and Y never sent through TCP, so the switched bytes queue
- * behind all older ones. Once switched S stays switched; any fallback of S
+ * returned), S and Y never sent through TCP, and X receives no spliced data
+ * itself (in a chain of relays each direction then skips one relay), so the
+ * switched bytes queue behind all older ones. Once switched S stays switched; any fallback of S
  * (shuntd stop, no peer) sends to X again, which the relay still serves.
  */
 #define SHUNT_SOL 0x53484e54 /* setsockopt/getsockopt level ("SHNT") */

@@ -31,16 +31,21 @@ static __always_inline int fall_back(struct shunt_conn *c, __u32 state, __u32 co
 }
 
 /*
- * Switch S (c) past the relay X once order allows: every byte S redirected
- * into X was written to Y (fwd), S never sent through TCP (its bytes all went
- * through X), and Y can still only redirect (Y's older bytes are in the
- * target's ingress queue, so ours queue behind them).
+ * Switch S (c) past the relay X (x) once order allows: every byte S
+ * redirected into X was written to Y (fwd), S never sent through TCP (its
+ * bytes all went through X), and Y can still only redirect (Y's older bytes
+ * are in the target's ingress queue, so ours queue behind them). X must not
+ * receive spliced data itself (a second relay in a chain spliced into it):
+ * then S would not be X's only sender and fwd could count another sender's
+ * bytes while some of S's still wait in X. Such a chain still skips one relay
+ * per direction.
  */
-static __always_inline void try_switch(struct shunt_conn *c, struct shunt_splice *sp)
+static __always_inline void try_switch(struct shunt_conn *c, const struct shunt_conn *x,
+				       struct shunt_splice *sp)
 {
 	struct shunt_conn *y;
 
-	if (c->pass_msgs || c->bytes != sp->fwd)
+	if (c->pass_msgs || c->bytes != sp->fwd || (x->splice & SHUNT_SPLICE_IN))
 		return;
 	y = bpf_map_lookup_elem(&shunt_conns, &sp->partner);
 	if (!y || y->state != SHUNT_CONN_REDIRECT || y->pass_msgs)
@@ -89,8 +94,8 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 				if ((c->splice & SHUNT_SPLICE_ON) ||
 				    (peer && (peer->splice & SHUNT_SPLICE_LINKED)))
 					sp = bpf_map_lookup_elem(&shunt_splice, &keys->peer);
-				if (sp && !(c->splice & SHUNT_SPLICE_ON))
-					try_switch(c, sp);
+				if (sp && peer && !(c->splice & SHUNT_SPLICE_ON))
+					try_switch(c, peer, sp);
 				if (!(c->splice & SHUNT_SPLICE_ON))
 					sp = NULL;
 			}

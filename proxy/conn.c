@@ -11,6 +11,7 @@
  * every callback checks the state first.
  */
 #include "proxy.h"
+#include "splice.h"
 #include "verdict.h"
 
 #include <errno.h>
@@ -55,6 +56,7 @@ struct sp_upstream {
 	bool reused;
 	bool broken;	     /* never reuse */
 	uint64_t idle_since; /* uv_now() when pooled */
+	uint64_t rd;	     /* bytes ever read from this socket (splice accounting) */
 };
 
 struct sp_conn {
@@ -100,6 +102,10 @@ struct sp_conn {
 	bool retried; /* re-sent once after a stale pooled connection */
 	bool used;    /* a request was answered: a drain may close it when idle */
 	bool enforce; /* its listener judges requests (else all allowed, "none") */
+	/* a tunnel the kernel may splice (see conn_splice_report) */
+	bool spliced;	       /* sp_splice_link() succeeded */
+	bool rep_down, rep_up; /* sp_splice_fwd() still wanted for that side */
+	uint64_t down_rd;      /* bytes ever read from the client */
 
 	/* current request, for the access log */
 	uint64_t req_start;
@@ -129,6 +135,8 @@ static void on_up_close(uv_handle_t *h);
 static void on_drain_timer(uv_timer_t *t);
 
 static void conn_process(struct sp_conn *c);
+static void conn_splice_start(struct sp_conn *c);
+static void conn_splice_report(struct sp_conn *c);
 static bool conn_retry_stale(struct sp_conn *c);
 static void conn_close(struct sp_conn *c);
 static void up_close(struct sp_upstream *up);
@@ -609,6 +617,8 @@ static void on_down_write(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
+	if (c->rq == RQ_TUNNEL)
+		conn_splice_report(c);
 	if (c->timer_kind == T_UPSTREAM && c->up && c->up->read_paused)
 		conn_timer(c, T_UPSTREAM); /* slow client, not a slow upstream */
 	if (c->up && c->up->read_paused &&
@@ -647,8 +657,57 @@ static void on_up_write(uv_write_t *req, int status)
 	}
 	if (c && c->timer_kind == T_UPSTREAM)
 		conn_timer(c, T_UPSTREAM); /* the upstream is making progress */
+	if (c && c->rq == RQ_TUNNEL)
+		conn_splice_report(c);
 	if (c && c->down_paused)
 		conn_update_down_reading(c);
+}
+
+/* ---- tunnel splice ---- */
+
+/*
+ * A tunnel (101, or 2xx to CONNECT) is an opaque relay from then on, so the
+ * kernel may splice it like a tcp listener's (see "Splice" in
+ * bpf/shunt_bpf.h): the two sockets are linked at the switch to RQ_TUNNEL;
+ * then, whenever nothing read from one side is left in the proxy (no
+ * unparsed client bytes, nothing queued towards the other side), the kernel
+ * hears how much was ever read from it (the HTTP heads and bodies before the
+ * tunnel included: what matters is that none of it is still here).
+ */
+static int stream_fd(uv_tcp_t *t)
+{
+	uv_os_fd_t fd;
+
+	return uv_fileno((uv_handle_t *)t, &fd) ? -1 : fd;
+}
+
+static void conn_splice_start(struct sp_conn *c)
+{
+	int err;
+
+	if (!c->up)
+		return;
+	err = sp_splice_link(stream_fd(&c->down), stream_fd(&c->up->tcp));
+	if (err) {
+		/* ENOPROTOOPT without shuntd: the proxy relays */
+		sp_log(SP_LOG_DEBUG, "conn %p: tunnel not spliced: %s", (void *)c, strerror(-err));
+		return;
+	}
+	c->spliced = c->rep_down = c->rep_up = true;
+	STAT_ADD(c->w, tunnels_spliced, 1);
+}
+
+static void conn_splice_report(struct sp_conn *c)
+{
+	if (!c->spliced || !c->up || c->state != SP_CONN_OPEN)
+		return;
+	if (c->rep_down && c->in_off == c->in_len && c->obuf_len == 0 &&
+	    uv_stream_get_write_queue_size((uv_stream_t *)&c->up->tcp) == 0 &&
+	    sp_splice_fwd(stream_fd(&c->down), c->down_rd))
+		c->rep_down = false; /* this side will never switch: stop asking */
+	if (c->rep_up && uv_stream_get_write_queue_size((uv_stream_t *)&c->down) == 0 &&
+	    sp_splice_fwd(stream_fd(&c->up->tcp), c->up->rd))
+		c->rep_up = false;
 }
 
 /* ---- upstream ---- */
@@ -896,6 +955,8 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	 * the connection; it is no event, least of all on an idle connection */
 	if (up->closing || nread == 0)
 		return;
+	if (nread > 0)
+		up->rd += (uint64_t)nread;
 	if (!c) {
 		/* idle pooled connection: the upstream closed it or sent junk */
 		up_close(up);
@@ -927,10 +988,12 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->rq == RQ_TUNNEL) {
 		c->bytes_out += (size_t)nread;
 		if (stream_send((uv_stream_t *)&c->down, buf->base, (size_t)nread, NULL, 0,
-				on_down_write, c, &c->last_wreq))
+				on_down_write, c, &c->last_wreq)) {
 			conn_close(c);
-		else
-			up_update_reading(up);
+			return;
+		}
+		up_update_reading(up);
+		conn_splice_report(c);
 		return;
 	}
 	if (c->timer_kind == T_UPSTREAM)
@@ -967,7 +1030,10 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 					return;
 				}
 			}
+			conn_splice_start(c);
 			conn_process(c); /* relay whatever the client already sent */
+			if (c->state == SP_CONN_OPEN)
+				conn_splice_report(c);
 			return;
 		}
 		c->resp_done = true;
@@ -1128,6 +1194,7 @@ static void conn_process(struct sp_conn *c)
 					return;
 			}
 			c->in_off = c->in_len;
+			conn_splice_report(c);
 			break;
 		}
 		if (c->rq == RQ_HEAD && avail == 0)
@@ -1290,6 +1357,7 @@ static void on_down_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	c->down_rd += (uint64_t)nread;
 	if (c->rq == RQ_BODY && c->timer_kind == T_UPSTREAM)
 		conn_timer(c, T_UPSTREAM);
 	else if (c->rq == RQ_BODY && c->timer_kind == T_IDLE)

@@ -73,6 +73,7 @@ struct sp_stats {
 	atomic_ullong tcp_conns[SP_V_N];
 	atomic_ullong tcp_spliced;
 	atomic_ullong tcp_spliced_bytes;
+	atomic_ullong tunnels_spliced; /* http tunnels (Upgrade, CONNECT) the kernel spliced */
 };
 
 struct sp_list {

@@ -718,6 +718,7 @@ static void stats_add(struct sp_stats *sum, struct sp_stats *from)
 		SUM(tcp_conns[k]);
 	SUM(tcp_spliced);
 	SUM(tcp_spliced_bytes);
+	SUM(tunnels_spliced);
 #undef SUM
 }
 
@@ -1106,8 +1107,14 @@ static void render_metrics(struct sp_server *srv, FILE *f)
 		"# HELP shunt_proxy_tcp_spliced_bytes_total Bytes that went past a tcp relay "
 		"(both directions).\n"
 		"# TYPE shunt_proxy_tcp_spliced_bytes_total counter\n"
-		"shunt_proxy_tcp_spliced_bytes_total %llu\n",
-		(unsigned long long)s->tcp_spliced, (unsigned long long)s->tcp_spliced_bytes);
+		"shunt_proxy_tcp_spliced_bytes_total %llu\n"
+		"# HELP shunt_proxy_tunnels_spliced_total HTTP tunnels (Upgrade, CONNECT) whose "
+		"two "
+		"sockets the kernel spliced.\n"
+		"# TYPE shunt_proxy_tunnels_spliced_total counter\n"
+		"shunt_proxy_tunnels_spliced_total %llu\n",
+		(unsigned long long)s->tcp_spliced, (unsigned long long)s->tcp_spliced_bytes,
+		(unsigned long long)s->tunnels_spliced);
 	free(s);
 }
 

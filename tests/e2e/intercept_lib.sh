@@ -101,11 +101,17 @@ workload_json() {
 }
 
 POLICY_FROM='"cluster.local/ns/default/sa/app2"' # callers allowed to app1
+# UPGRADE_PORT=P: the same callers may also open an HTTP tunnel (Upgrade) to
+# app1:P/ws (a tunnel needs CONNECT listed explicitly)
 policy_json() {
+	local ws=""
+	[ -z "${UPGRADE_PORT:-}" ] || ws=',
+                     {"from": [{"source": {"principals": ['"$POLICY_FROM"']}}],
+                      "to": [{"operation": {"methods": ["GET", "CONNECT"], "paths": ["/ws"], "ports": ["'"$UPGRADE_PORT"'"]}}]}'
 	printf '%s' '{"metadata": {"name": "app1-from-app2", "namespace": "default"},
   "spec": {"selector": {"matchLabels": {"app": "app1"}}, "action": "ALLOW",
            "rules": [{"from": [{"source": {"principals": ['"$POLICY_FROM"']}}],
-                      "to": [{"operation": {"methods": ["GET"], "paths": ["/public/*"], "ports": ["80"]}}]}]}}'
+                      "to": [{"operation": {"methods": ["GET"], "paths": ["/public/*"], "ports": ["80"]}}]}'"$ws"']}}'
 }
 
 # write_config FILE SELF [with-proxy]: the workloads app1, app2, app3 and

@@ -7,9 +7,10 @@
 # listener as a TCP relay ("mode": "tcp", "enforce": false: Istio's model).
 # Checks: the relay links its two sockets and both directions switch past it
 # (counters), requests keep their answers and order over a spliced
-# connection, the inbound sidecar still judges (403), the relay logs the
-# spliced bytes, and stopping shuntd sends the same connection back through
-# the relay without a broken request.
+# connection, the inbound sidecar still judges (403), an HTTP tunnel
+# (Upgrade) through app1's sidecar is spliced too and echoes every byte in
+# order, the relay logs the spliced bytes, and stopping shuntd sends the same
+# connection back through the relay without a broken request.
 set -euo pipefail
 B=$1
 TOOL=$2
@@ -25,6 +26,7 @@ trap e2e_cleanup EXIT
 
 A1=$SHUNT_POD_APP1_IP
 PROXY_BY=uid
+UPGRADE_PORT=8081 # policy_json: app2 may open a tunnel to app1:8081/ws
 start_nginx app1 "$A1:80"
 write_config "$T/node.json" ""
 start_shuntd --config "$T/node.json" --capture istio
@@ -66,6 +68,29 @@ echo "== app1's sidecar still judges every request (the relay does not)"
 check "app2 GET /restricted" 403 \
 	"$("$SHUNT_POD_EXEC" app2 curl -s -o /dev/null -w '%{http_code}' "http://$A1/restricted" || true)"
 
+echo "== an HTTP tunnel (Upgrade) through the relay and app1's sidecar, both spliced"
+mkfifo "$T/ws.out"
+"$SHUNT_POD_EXEC" app1 "$TOOL" upgrade-server "$A1" $UPGRADE_PORT 1 >"$T/ws.out" 2>>"$T/ws.log" &
+PIDS+=($!)
+exec 5<"$T/ws.out"
+read -r line <&5
+check "upgrade server up" listening "$line"
+exec 5<&-
+l0=$(counter splice_linked)
+s0=$(counter splice_switched)
+m0=$(counter msgs_spliced)
+check "app2 upgrade to app1:$UPGRADE_PORT/ws, 2 x 160 echoes" "echo 320 ok" \
+	"$("$SHUNT_POD_EXEC" app2 "$TOOL" upgrade "$A1" $UPGRADE_PORT /ws 160 2>&1 || true)"
+# the relay's pair and app1's sidecar's tunnel pair
+check "two pairs linked (relay, tunnel)" 2 "$(($(counter splice_linked) - l0))"
+# the client past the relay, app1's sidecar's answers past the relay (from the
+# 101 on), the echo server past app1's sidecar (into the relay: in a chain each
+# direction skips one proxy, see sk_msg.bpf.c)
+check "three senders switched" 3 "$(($(counter splice_switched) - s0))"
+check_ge "tunnel messages spliced" 320 "$(($(counter msgs_spliced) - m0))"
+check "app2 upgrade to app1:$UPGRADE_PORT/other (not allowed: 403)" "status 403" \
+	"$("$SHUNT_POD_EXEC" app2 "$TOOL" upgrade "$A1" $UPGRADE_PORT /other 16 2>&1 || true)"
+
 echo "== stop shuntd: the spliced session goes back through the relay"
 stop_shuntd
 for i in 4 5; do
@@ -80,8 +105,9 @@ echo "== the relay's access log: one line per connection, spliced bytes counted"
 kill -TERM "$RELAY_PID"
 wait "$RELAY_PID" 2>/dev/null || true
 grep -F '"tcp"' "$T/access-app2.log" >"$T/relay.log" || true
-check_ge "relay log lines" 3 "$(wc -l <"$T/relay.log")"
-check_ge "relay log lines that say spliced" 2 "$(grep -c '"spliced":true' "$T/relay.log" || true)"
+# session, bench, /restricted, two upgrades
+check_ge "relay log lines" 5 "$(wc -l <"$T/relay.log")"
+check_ge "relay log lines that say spliced" 4 "$(grep -c '"spliced":true' "$T/relay.log" || true)"
 
 [ "$FAILED" = 0 ] && echo "e2e_intercept_splice: all checks passed" || echo "e2e_intercept_splice: FAILED" >&2
 [ "$FAILED" = 0 ]

@@ -20,6 +20,15 @@
  *   intercept_tool bench HOST PORT PATH N
  *       N sequential GETs on one keep-alive connection (after 100 warm-up
  *       requests); prints "p50_us P p99_us P mean_us M n N".
+ *   intercept_tool upgrade-server HOST PORT COUNT
+ *       listens on HOST:PORT, prints "listening"; for each of COUNT
+ *       connections (one at a time): reads an HTTP head, answers 101
+ *       Switching Protocols, then echoes every byte until EOF.
+ *   intercept_tool upgrade HOST PORT PATH N
+ *       sends GET PATH with "Upgrade: echo", expects 101, then N round trips
+ *       of a 64-byte numbered message and N more sent in bursts of 16 before
+ *       reading their echoes (N a multiple of 16); every byte is checked;
+ *       prints "echo 2N ok".
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -295,6 +304,171 @@ static int cmd_session(const char *host, const char *port)
 	return 0;
 }
 
+/* Write all n bytes (blocking socket). 0 or -1. */
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read exactly n bytes (blocking socket). 0, or -1 at EOF or error. */
+static int read_full(int fd, char *p, size_t n)
+{
+	while (n) {
+		ssize_t r = read(fd, p, n);
+
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue; /* spurious EAGAIN on accelerated blocking sockets */
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static void upgrade_serve(int c)
+{
+	static const char ok[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+				 "Upgrade: echo\r\n\r\n";
+	char buf[16384];
+	size_t got = 0;
+	char *end = NULL;
+
+	while (!end) {
+		ssize_t r = read(c, buf + got, sizeof(buf) - 1 - got);
+
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			return;
+		got += (size_t)r;
+		buf[got] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+		if (!end && got == sizeof(buf) - 1)
+			return;
+	}
+	if (write_all(c, ok, sizeof(ok) - 1))
+		return;
+	/* bytes that came with the head are the first to echo */
+	got -= (size_t)(end + 4 - buf);
+	if (got && write_all(c, end + 4, got))
+		return;
+	for (;;) {
+		ssize_t r = read(c, buf, sizeof(buf));
+
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0 || write_all(c, buf, (size_t)r))
+			return;
+	}
+}
+
+static int cmd_upgrade_server(const char *host, const char *port, const char *count)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, n = atoi(count), fd, i;
+
+	if (parse_addr(host, port, &ss, &len))
+		return 1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 16)) {
+		fprintf(stderr, "intercept_tool: listen on %s:%s: %s\n", host, port,
+			strerror(errno));
+		return 1;
+	}
+	printf("listening\n");
+	fflush(stdout);
+	for (i = 0; i < n; i++) {
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (c < 0)
+			return 1;
+		upgrade_serve(c);
+		close(c);
+	}
+	close(fd);
+	return 0;
+}
+
+/* Message i of the echo stream: its number, then a pattern of it. */
+static void echo_msg(char m[64], unsigned i)
+{
+	unsigned k;
+
+	snprintf(m, 64, "%08u:", i);
+	for (k = 9; k < 64; k++)
+		m[k] = (char)('a' + (i + k) % 26);
+}
+
+static int cmd_upgrade(const char *host, const char *port, const char *path, const char *count)
+{
+	char req[1024], m[64], back[16 * 64];
+	unsigned n = (unsigned)atoi(count), i, k;
+	int fd = dial(host, port), st, len, rc = 1;
+
+	if (fd < 0) {
+		printf("connect %s\n", strerror(-fd));
+		return 1;
+	}
+	if (n == 0 || n % 16) {
+		printf("N must be a positive multiple of 16\n");
+		goto cleanup;
+	}
+	len = snprintf(
+		req, sizeof(req),
+		"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", path,
+		host);
+	if (len <= 0 || (size_t)len >= sizeof(req) || write_all(fd, req, (size_t)len))
+		goto cleanup;
+	st = read_response(fd, NULL, 0);
+	if (st != 101) {
+		printf("status %d\n", st);
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++) { /* round trips */
+		echo_msg(m, i);
+		if (write_all(fd, m, 64) || read_full(fd, back, 64) || memcmp(m, back, 64)) {
+			printf("echo %u wrong\n", i);
+			goto cleanup;
+		}
+	}
+	for (i = n; i < 2 * n; i += 16) { /* bursts: order across messages */
+		for (k = 0; k < 16; k++) {
+			echo_msg(m, i + k);
+			if (write_all(fd, m, 64))
+				goto cleanup;
+		}
+		if (read_full(fd, back, sizeof(back)))
+			goto cleanup;
+		for (k = 0; k < 16; k++) {
+			echo_msg(m, i + k);
+			if (memcmp(m, back + 64 * k, 64)) {
+				printf("echo %u wrong\n", i + k);
+				goto cleanup;
+			}
+		}
+	}
+	printf("echo %u ok\n", 2 * n);
+	rc = 0;
+cleanup:
+	close(fd);
+	return rc;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
@@ -354,9 +528,14 @@ int main(int argc, char **argv)
 		return cmd_origdst_server(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "session"))
 		return cmd_session(argv[2], argv[3]);
+	if (argc == 5 && !strcmp(argv[1], "upgrade-server"))
+		return cmd_upgrade_server(argv[2], argv[3], argv[4]);
+	if (argc == 6 && !strcmp(argv[1], "upgrade"))
+		return cmd_upgrade(argv[2], argv[3], argv[4], argv[5]);
 	if (argc == 6 && !strcmp(argv[1], "bench"))
 		return cmd_bench(argv[2], argv[3], argv[4], argv[5]);
 	fprintf(stderr, "usage: intercept_tool connect HOST PORT | origdst-server PORT COUNT |\n"
-			"       session HOST PORT | bench HOST PORT PATH N\n");
+			"       session HOST PORT | bench HOST PORT PATH N |\n"
+			"       upgrade-server HOST PORT COUNT | upgrade HOST PORT PATH N\n");
 	return 2;
 }

@@ -479,6 +479,33 @@ static void t_link_and_switch(void)
 	printf("  link rules, switch at the caught-up send both ways, ping-pong, EOF: ok\n");
 }
 
+/* A chain: a second relay links C1 (and C2), so X1, C1's peer, receives
+ * spliced data. A sender into X1 must then not switch past the first relay
+ * (X1's FWD total could count the other sender's bytes while some of its own
+ * still wait in X1): caught up or not, its bytes keep going through X1. */
+static void t_chain(void)
+{
+	struct quad q1, q2;
+	uint64_t off = 0, in = 0, sw0;
+
+	quad_open(&q1);
+	quad_open(&q2);
+	quad_link(&q1);
+	CHECK(set_u64(q2.c, SHUNT_SO_SPLICE, cookie(q1.c)) == 0, "chain claim: %s",
+	      strerror(errno));
+	CHECK(set_u64(q1.c, SHUNT_SO_SPLICE, cookie(q2.c)) == 0, "chain link: %s", strerror(errno));
+	CHECK(conn_of(q1.x).splice & SHUNT_SPLICE_IN, "X1 not SPLICE_IN");
+	sw0 = counter(SHUNT_CNT_SPLICE_SWITCHED);
+	seq_send(q1.c, &off, 100); /* 0 redirected == 0 reported, but X1 is IN */
+	CHECK(readable(q1.x, 0) && !readable(q1.b, 0), "chain: C1 switched past X1");
+	CHECK(counter(SHUNT_CNT_SPLICE_SWITCHED) == sw0, "chain: SWITCHED counter");
+	forward(q1.x, q1.y, 100);
+	seq_expect(q1.b, &in, 100);
+	quad_close(&q1);
+	quad_close(&q2);
+	printf("  a relay socket receiving spliced data: no switch past it: ok\n");
+}
+
 /* Both directions pipelined with the relay forwarding and reporting as it
  * goes: the switch happens wherever the relay catches up; B and C must read
  * their exact sequences, then EOF through the relay. */
@@ -603,6 +630,8 @@ int main(void)
 
 	printf("splice: link and switch\n");
 	t_link_and_switch();
+	printf("splice: chain of relays\n");
+	t_chain();
 	printf("splice: pipelined both ways\n");
 	t_pipelined();
 	printf("splice: agent stop while spliced\n");
