@@ -46,6 +46,7 @@ struct sp_gen {
 	 * listeners' one verdict per connection, built once per generation */
 	struct shunt_l4_entry *l4;
 	size_t n_l4;
+	bool has_l4; /* built: the config has a tcp listener that judges */
 };
 
 struct sp_gen *sp_gen_get(struct sp_gen *g);

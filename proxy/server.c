@@ -91,9 +91,20 @@ int sp_gen_load(const char *path, struct sp_gen **out, struct shunt_diags *d)
 	err = shunt_policy_compile(g->cfg, &g->pol, d);
 	if (err)
 		goto cleanup;
-	err = shunt_policy_l4_entries_opts(g->pol, SHUNT_L4_NO_PROXY, &g->l4, &g->n_l4);
-	if (err)
-		goto cleanup;
+	/* the L4 table (which can be large: one entry per source, destination
+	 * and port of the policy) only for configs with a judging tcp listener */
+	for (size_t i = 0; i < g->cfg->proxy.n_listeners; i++) {
+		const struct shunt_listener *l = &g->cfg->proxy.listeners[i];
+
+		if (l->mode == SHUNT_LISTENER_TCP && l->enforce) {
+			err = shunt_policy_l4_entries_opts(g->pol, SHUNT_L4_NO_PROXY, &g->l4,
+							   &g->n_l4);
+			if (err)
+				goto cleanup;
+			g->has_l4 = true;
+			break;
+		}
+	}
 	atomic_init(&g->refs, 1);
 	*out = g;
 	return 0;
@@ -1108,9 +1119,8 @@ static void render_metrics(struct sp_server *srv, FILE *f)
 		"(both directions).\n"
 		"# TYPE shunt_proxy_tcp_spliced_bytes_total counter\n"
 		"shunt_proxy_tcp_spliced_bytes_total %llu\n"
-		"# HELP shunt_proxy_tunnels_spliced_total HTTP tunnels (Upgrade, CONNECT) whose "
-		"two "
-		"sockets the kernel spliced.\n"
+		"# HELP shunt_proxy_tunnels_spliced_total HTTP tunnels (Upgrade, CONNECT) the "
+		"kernel spliced.\n"
 		"# TYPE shunt_proxy_tunnels_spliced_total counter\n"
 		"shunt_proxy_tunnels_spliced_total %llu\n",
 		(unsigned long long)s->tcp_spliced, (unsigned long long)s->tcp_spliced_bytes,

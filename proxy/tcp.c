@@ -140,6 +140,12 @@ static bool tcp_allowed(struct sp_tcp *t, const struct sp_gen *g)
 	uint8_t v;
 
 	tcp_source_name(t, g->pol, src);
+	if (!g->has_l4) {
+		/* a listener newer than this generation's config: fail closed */
+		sp_log(SP_LOG_WARN, "tcp listener without an L4 table in generation %u: denied",
+		       g->seq);
+		return false;
+	}
 	v = shunt_l4_lookup(g->l4, g->n_l4, tcp_identity(g->pol, src, false),
 			    tcp_identity(g->pol, dst, true), addr_port(&t->dst));
 	return v != SHUNT_L4_DENY;

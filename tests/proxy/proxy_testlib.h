@@ -238,6 +238,16 @@ static inline void pt_workdir(char *dir, size_t dlen, const char *name, char *cf
 	snprintf(log, llen, "%s/access.log", dir);
 }
 
+/* Remove what pt_workdir() made (dir empty: nothing was made). */
+static inline void pt_workdir_remove(const char *dir, const char *cfg, const char *log)
+{
+	if (!dir[0])
+		return;
+	unlink(cfg);
+	unlink(log);
+	rmdir(dir);
+}
+
 /* The start of a proxy test's main(): argv[1] is shunt-proxy (into *bin);
  * stdout unbuffered (our lines stay in order with the proxy's stderr),
  * SIGPIPE ignored (a peer's reset is an error return, not a death), and the

@@ -87,11 +87,7 @@ static int proxy_wait_exit(void)
 static void cleanup(void)
 {
 	pt_proc_kill(&px);
-	if (tmpdir[0]) {
-		unlink(cfg_path);
-		unlink(log_path);
-		rmdir(tmpdir);
-	}
+	pt_workdir_remove(tmpdir, cfg_path, log_path);
 }
 
 /* ---- config ---- */

@@ -55,11 +55,7 @@ static struct pt_proc px = PT_PROC_INIT;
 static void cleanup(void)
 {
 	pt_proc_kill(&px);
-	if (tmpdir[0]) {
-		unlink(cfg_path);
-		unlink(log_path);
-		rmdir(tmpdir);
-	}
+	pt_workdir_remove(tmpdir, cfg_path, log_path);
 }
 
 /* extra: also a listener on port_extra */

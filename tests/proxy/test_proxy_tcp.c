@@ -200,11 +200,7 @@ static uint16_t p_relay, p_sink, p_refused, p_denied, p_open, p_web, p_http_enf,
 static void cleanup(void)
 {
 	pt_proc_kill(&px);
-	if (tmpdir[0]) {
-		unlink(cfg_path);
-		unlink(log_path);
-		rmdir(tmpdir);
-	}
+	pt_workdir_remove(tmpdir, cfg_path, log_path);
 }
 
 static void write_config(bool web_tcp)
