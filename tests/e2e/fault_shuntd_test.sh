@@ -2,7 +2,10 @@
 # e2e fault injection (issue 9): kill -9 shuntd while HTTP traffic flows
 # through two shunt-proxy sidecars with accelerated legs, restart it.
 # Runs inside tests/harness/with-pods.sh --pod 1:app1 --pod 1:app2.
-#   fault_shuntd_test.sh BUILD_DIR
+#   fault_shuntd_test.sh BUILD_DIR [http|relay]
+# relay: app2's sidecar has its outbound listener as a TCP relay, which the
+# kernel splices: the transfer then goes app1's sidecar -> app2's client past
+# the relay, and must go on doing so across the kill and the restart.
 # shuntd --capture istio on node 1; sidecars in app1 and app2 are started as
 # root WITHOUT --user: they drop to 1337:1337 themselves, and shuntd recognises
 # them by that uid (--proxy-uid 1337, the default); the inbound sidecar finds
@@ -17,6 +20,7 @@
 # sidecars are uid 1337 with no capabilities.
 set -euo pipefail
 B=$1
+MODE=${2:-http}
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=intercept_lib.sh
@@ -62,6 +66,8 @@ start_shuntd --config "$T/node.json" --capture istio
 
 echo "== sidecars in app1 and app2, started as root (default drop to 1337:1337)"
 for p in app1 app2; do
+	OUTBOUND_MODE=http
+	[ "$MODE:$p" != relay:app2 ] || OUTBOUND_MODE=tcp
 	write_config "$T/sidecar-$p.json" "$p" proxy
 	start_logged "sidecar-$p" "listening:" "$SHUNT_POD_EXEC" "$p" \
 		"$B/proxy/shunt-proxy" --config "$T/sidecar-$p.json" --log-level info
@@ -98,6 +104,7 @@ CURL_PID=$(pgrep -f -- "public/blob\[1-$N\]" | head -n1 || true)
 start_shuntd --config "$T/node.json" --capture istio
 at_restart=$(wc -l <"$T/nginx-access.log")
 bytes_restart=$(counter bytes_redirected)
+spliced_restart=$(counter bytes_spliced)
 # the client's connection (and the proxies' legs) survived, still redirected on both ends
 "$B/sockmap/shuntctl" --pin-dir "$PIN" conns --json >"$T/conns.json"
 "$B/sockmap/shuntctl" --pin-dir "$PIN" conns >"$T/conns.log"
@@ -143,11 +150,17 @@ check "shuntctl status: the new agent pid" "$SHUNTD_PID" "$(jq -r .agent_pid "$T
 check_ge "counters carried over the restart (msgs_redirected)" "$redir0" "$(jq -r .counters.msgs_redirected "$T/status.json")"
 check_ge "bytes redirected after the restart" $((bytes_restart + (N - at_restart - 1) * SIZE)) \
 	"$(counter bytes_redirected)"
+if [ "$MODE" = relay ]; then
+	# app1's sidecar's answers go straight to the client, before and after
+	check_ge "bytes spliced past the relay after the restart" \
+		$(((N - at_restart - 1) * SIZE)) "$(($(counter bytes_spliced) - spliced_restart))"
+	check_ge "the relay's pair linked (counter carried over)" 1 "$(counter splice_linked)"
+fi
 check "a new request after the restart" 200 \
 	"$("$SHUNT_POD_EXEC" app2 curl -s -o /dev/null -w '%{http_code}' "http://$A1/public/last" || true)"
 
 if [ "$FAILED" != 0 ]; then
-	echo "e2e_fault_shuntd: FAILED" >&2
+	echo "e2e_fault_shuntd ($MODE): FAILED" >&2
 	exit 1
 fi
-echo "e2e_fault_shuntd: all checks passed"
+echo "e2e_fault_shuntd ($MODE): all checks passed"
