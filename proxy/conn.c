@@ -169,15 +169,6 @@ static bool sockaddr_eq(const struct sockaddr_storage *a, const struct sockaddr_
 	return false;
 }
 
-static uint16_t sockaddr_port(const struct sockaddr_storage *a)
-{
-	if (a->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)a)->sin_port);
-	if (a->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
-	return 0;
-}
-
 /* strlcpy: the hot path avoids snprintf("%s") */
 static void copy_str(char *dst, size_t cap, const char *src)
 {
@@ -187,17 +178,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
 		n = cap - 1;
 	memcpy(dst, src, n);
 	dst[n] = '\0';
-}
-
-static void sockaddr_str(const struct sockaddr_storage *a, char *out, size_t cap)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (a->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, ip, sizeof(ip));
-	else if (a->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, ip, sizeof(ip));
-	snprintf(out, cap, "%s", ip);
 }
 
 struct sp_wreq {
@@ -674,20 +654,13 @@ static void on_up_write(uv_write_t *req, int status)
  * hears how much was ever read from it (the HTTP heads and bodies before the
  * tunnel included: what matters is that none of it is still here).
  */
-static int stream_fd(uv_tcp_t *t)
-{
-	uv_os_fd_t fd;
-
-	return uv_fileno((uv_handle_t *)t, &fd) ? -1 : fd;
-}
-
 static void conn_splice_start(struct sp_conn *c)
 {
 	int err;
 
 	if (!c->up)
 		return;
-	err = sp_splice_link(stream_fd(&c->down), stream_fd(&c->up->tcp));
+	err = sp_splice_link(sp_tcp_fd(&c->down), sp_tcp_fd(&c->up->tcp));
 	if (err) {
 		/* ENOPROTOOPT without shuntd: the proxy relays */
 		sp_log(SP_LOG_DEBUG, "conn %p: tunnel not spliced: %s", (void *)c, strerror(-err));
@@ -703,10 +676,10 @@ static void conn_splice_report(struct sp_conn *c)
 		return;
 	if (c->rep_down && c->in_off == c->in_len && c->obuf_len == 0 &&
 	    uv_stream_get_write_queue_size((uv_stream_t *)&c->up->tcp) == 0 &&
-	    sp_splice_fwd(stream_fd(&c->down), c->down_rd))
+	    sp_splice_fwd(sp_tcp_fd(&c->down), c->down_rd))
 		c->rep_down = false; /* this side will never switch: stop asking */
 	if (c->rep_up && uv_stream_get_write_queue_size((uv_stream_t *)&c->down) == 0 &&
-	    sp_splice_fwd(stream_fd(&c->up->tcp), c->up->rd))
+	    sp_splice_fwd(sp_tcp_fd(&c->up->tcp), c->up->rd))
 		c->rep_up = false;
 }
 
@@ -1069,7 +1042,7 @@ static void conn_source_name(struct sp_conn *c, const struct shunt_policy *pol, 
 		copy_str(c->source, sizeof(c->source), n);
 		c->source_is_ip = false;
 	} else if (!c->source_is_ip) { /* formatted once per connection, not per request */
-		sockaddr_str(&c->peer, c->source, sizeof(c->source));
+		sp_addr_ip(&c->peer, c->source, sizeof(c->source));
 		c->source_is_ip = true;
 	}
 }
@@ -1099,7 +1072,7 @@ static void conn_on_head(struct sp_conn *c)
 	q.src_workload = src_wl < 0 ? -1 : src_wl;
 	q.src_addr = (const struct sockaddr *)&c->peer;
 	q.dst_workload = dst_wl < 0 ? -1 : dst_wl;
-	q.dst_port = sockaddr_port(&c->dst);
+	q.dst_port = sp_addr_port(&c->dst);
 	q.method = h->method;
 	q.method_len = h->method_len;
 	q.path = h->path; /* forwarded as received, matched lower-cased if so */

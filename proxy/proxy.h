@@ -13,6 +13,8 @@
 #ifndef SHUNT_PROXY_PROXY_H
 #define SHUNT_PROXY_PROXY_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -102,6 +104,36 @@ static inline void list_del(struct sp_list *e)
 }
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Port (host order) of an IPv4/IPv6 address, 0 for another family. */
+static inline uint16_t sp_addr_port(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)a)->sin_port);
+	if (a->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+	return 0;
+}
+
+/* The address alone (no port) as text, "?" for another family. */
+static inline void sp_addr_ip(const struct sockaddr_storage *a, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (a->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, ip, sizeof(ip));
+	else if (a->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, ip, sizeof(ip));
+	snprintf(out, cap, "%s", ip);
+}
+
+/* The socket of a libuv TCP handle, -1 if it has none. */
+static inline int sp_tcp_fd(uv_tcp_t *t)
+{
+	uv_os_fd_t fd;
+
+	return uv_fileno((uv_handle_t *)t, &fd) ? -1 : fd;
+}
 
 struct sp_server;
 struct sp_conn;

@@ -86,15 +86,6 @@ struct tcp_wreq {
 
 static void tcp_close(struct sp_tcp *t, bool reset);
 
-static uint16_t addr_port(const struct sockaddr_storage *a)
-{
-	if (a->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)a)->sin_port);
-	if (a->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
-	return 0;
-}
-
 /* ---- verdict ---- */
 
 /* The source as the http listeners log it: workload name, else the peer's
@@ -102,19 +93,11 @@ static uint16_t addr_port(const struct sockaddr_storage *a)
 static void tcp_source_name(struct sp_tcp *t, const struct shunt_policy *pol, int src_wl)
 {
 	const char *n = src_wl >= 0 ? shunt_policy_workload_name(pol, src_wl) : NULL;
-	char ip[INET6_ADDRSTRLEN] = "?";
 
-	if (n) {
+	if (n)
 		snprintf(t->source, sizeof(t->source), "%s", n);
-		return;
-	}
-	if (t->peer.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)&t->peer)->sin_addr, ip,
-			  sizeof(ip));
-	else if (t->peer.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&t->peer)->sin6_addr, ip,
-			  sizeof(ip));
-	snprintf(t->source, sizeof(t->source), "%s", ip);
+	else
+		sp_addr_ip(&t->peer, t->source, sizeof(t->source));
 }
 
 /* Identity of a shunt_policy_workload_by_addr() index as the L4 table
@@ -147,7 +130,7 @@ static bool tcp_allowed(struct sp_tcp *t, const struct sp_gen *g)
 		return false;
 	}
 	v = shunt_l4_lookup(g->l4, g->n_l4, tcp_identity(g->pol, src, false),
-			    tcp_identity(g->pol, dst, true), addr_port(&t->dst));
+			    tcp_identity(g->pol, dst, true), sp_addr_port(&t->dst));
 	return v != SHUNT_L4_DENY;
 }
 
@@ -217,9 +200,9 @@ static void on_timer_close(uv_handle_t *h)
 static void side_reset(struct tcp_side *s)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-	uv_os_fd_t fd;
+	int fd = sp_tcp_fd(&s->tcp);
 
-	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0)
+	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
@@ -459,13 +442,6 @@ static void side_read_start(struct tcp_side *s)
 	}
 }
 
-static int side_fd(struct tcp_side *s)
-{
-	uv_os_fd_t fd;
-
-	return uv_fileno((uv_handle_t *)&s->tcp, &fd) ? -1 : fd;
-}
-
 static void on_up_connected(uv_connect_t *req, int status)
 {
 	struct sp_tcp *t = req->data;
@@ -482,8 +458,8 @@ static void on_up_connected(uv_connect_t *req, int status)
 	}
 	t->state = TS_RELAY;
 	uv_tcp_nodelay(&t->up.tcp, 1);
-	t->down.fd = side_fd(&t->down);
-	t->up.fd = side_fd(&t->up);
+	t->down.fd = sp_tcp_fd(&t->down.tcp);
+	t->up.fd = sp_tcp_fd(&t->up.tcp);
 	err = sp_splice_link(t->down.fd, t->up.fd);
 	if (!err) {
 		t->linked = true;
