@@ -221,6 +221,30 @@ static inline void pt_proc_kill(struct pt_proc *p)
 	}
 }
 
+/* Start shunt-proxy (bin) on config cfg, with one extra argument or none,
+ * and wait up to timeout_ms for its "listening:" line (its log dumped if it
+ * does not come). The log level is SHUNT_TEST_LOG_LEVEL, else info. */
+static inline void pt_proxy_start(struct pt_proc *p, const char *bin, const char *cfg,
+				  const char *extra, int timeout_ms)
+{
+	const char *level = getenv("SHUNT_TEST_LOG_LEVEL");
+	char *argv[] = {(char *)bin,
+			"--config",
+			(char *)cfg,
+			"--log-level",
+			(char *)(level ? level : "info"),
+			(char *)extra,
+			NULL};
+	size_t mark = pt_proc_mark(p);
+	int err = pt_proc_spawn(p, argv, NULL);
+
+	CHECK(err == 0, "start %s: %s", bin, strerror(-err));
+	if (!pt_proc_wait_log(p, mark, "listening:", timeout_ms)) {
+		pt_proc_dump_log(p, mark, 0);
+		CHECK(0, "proxy did not start");
+	}
+}
+
 /* ---- the test's directory ---- */
 
 /* mkdtemp dir (a "/tmp/NAME.XXXXXX" template of dlen bytes) with cfg and log

@@ -59,22 +59,7 @@ static bool wait_log(size_t from, const char *s)
 
 static void proxy_start(const char *extra)
 {
-	const char *level = getenv("SHUNT_TEST_LOG_LEVEL");
-	char *argv[] = {(char *)proxy_bin,
-			"--config",
-			cfg_path,
-			"--log-level",
-			(char *)(level ? level : "info"),
-			(char *)extra,
-			NULL};
-	size_t mark = log_mark();
-	int err = pt_proc_spawn(&px, argv, NULL);
-
-	CHECK(err == 0, "start %s: %s", proxy_bin, strerror(-err));
-	if (!wait_log(mark, "listening:")) {
-		pt_proc_dump_log(&px, mark, 0);
-		CHECK(0, "proxy did not start");
-	}
+	pt_proxy_start(&px, proxy_bin, cfg_path, extra, IO_TIMEOUT_MS);
 }
 
 static int proxy_wait_exit(void)

@@ -104,15 +104,7 @@ static void write_config(unsigned workers, uint16_t admin)
 
 static void proxy_start(const char *extra)
 {
-	char *argv[] = {(char *)proxy_bin, "--config", cfg_path, (char *)extra, NULL};
-	size_t mark = pt_proc_mark(&px);
-	int err = pt_proc_spawn(&px, argv, NULL);
-
-	CHECK(err == 0, "start %s: %s", proxy_bin, strerror(-err));
-	if (!pt_proc_wait_log(&px, mark, "listening:", IO_MS)) {
-		pt_proc_dump_log(&px, mark, 0);
-		CHECK(0, "proxy did not start");
-	}
+	pt_proxy_start(&px, proxy_bin, cfg_path, extra, IO_MS);
 }
 
 /* Reap the proxy (SIGTERM sent); it must exit 0. */

@@ -256,21 +256,7 @@ static void write_config(bool web_tcp)
 
 static void proxy_start(void)
 {
-	const char *level = getenv("SHUNT_TEST_LOG_LEVEL");
-	char *argv[] = {(char *)proxy_bin,
-			"--config",
-			cfg_path,
-			"--log-level",
-			(char *)(level ? level : "info"),
-			NULL};
-	size_t mark = pt_proc_mark(&px);
-	int err = pt_proc_spawn(&px, argv, NULL);
-
-	CHECK(err == 0, "start %s: %s", proxy_bin, strerror(-err));
-	if (!pt_proc_wait_log(&px, mark, "listening:", IO_TIMEOUT_MS)) {
-		pt_proc_dump_log(&px, mark, 0);
-		CHECK(0, "proxy did not start");
-	}
+	pt_proxy_start(&px, proxy_bin, cfg_path, NULL, IO_TIMEOUT_MS);
 }
 
 /* ---- client helpers ---- */
