@@ -180,17 +180,8 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
-struct sp_wreq {
-	uv_write_t req;
-	size_t len;
-	unsigned responses; /* responses whose last byte is in this write */
-	char data[];
-};
-
-/* Write a then b to s: try the socket directly, queue (a copy of) what is
- * left. Returns 0 or a negative UV error. */
-static int stream_send(uv_stream_t *s, const char *a, size_t alen, const char *b, size_t blen,
-		       uv_write_cb cb, void *data, struct sp_wreq **queued)
+int sp_stream_send(uv_stream_t *s, const char *a, size_t alen, const char *b, size_t blen,
+		   uv_write_cb cb, void *data, struct sp_wreq **queued)
 {
 	uv_buf_t bufs[2];
 	size_t total = alen + blen, skip = 0;
@@ -469,8 +460,8 @@ static void on_up_close(uv_handle_t *h)
 
 static void conn_send_local(struct sp_conn *c, const char *buf, size_t len)
 {
-	int err = stream_send((uv_stream_t *)&c->down, buf, len, NULL, 0, on_down_write, c,
-			      &c->last_wreq);
+	int err = sp_stream_send((uv_stream_t *)&c->down, buf, len, NULL, 0, on_down_write, c,
+				 &c->last_wreq);
 
 	c->local_resp = true;
 	c->bytes_out += len;
@@ -687,8 +678,8 @@ static void conn_splice_report(struct sp_conn *c)
 
 static int up_send(struct sp_conn *c, const char *a, size_t alen, const char *b, size_t blen)
 {
-	int err =
-		stream_send((uv_stream_t *)&c->up->tcp, a, alen, b, blen, on_up_write, c->up, NULL);
+	int err = sp_stream_send((uv_stream_t *)&c->up->tcp, a, alen, b, blen, on_up_write, c->up,
+				 NULL);
 
 	if (err) {
 		conn_fail(c, 502, SP_V_ERROR, "upstream write failed");
@@ -710,7 +701,7 @@ static int up_flush(struct sp_conn *c)
 		c->w->obuf_owner = NULL;
 	if (!n || !c->up)
 		return 0;
-	/* stream_send() copies what it cannot write at once */
+	/* sp_stream_send() copies what it cannot write at once */
 	return up_send(c, c->w->obuf, n, NULL, 0);
 }
 
@@ -960,8 +951,8 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (c->rq == RQ_TUNNEL) {
 		c->bytes_out += (size_t)nread;
-		if (stream_send((uv_stream_t *)&c->down, buf->base, (size_t)nread, NULL, 0,
-				on_down_write, c, &c->last_wreq)) {
+		if (sp_stream_send((uv_stream_t *)&c->down, buf->base, (size_t)nread, NULL, 0,
+				   on_down_write, c, &c->last_wreq)) {
 			conn_close(c);
 			return;
 		}
@@ -979,8 +970,8 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			conn_fail(c, 502, SP_V_ERROR, "malformed upstream response");
 			return;
 		}
-		if (stream_send((uv_stream_t *)&c->down, buf->base + off, (size_t)n, NULL, 0,
-				on_down_write, c, &c->last_wreq)) {
+		if (sp_stream_send((uv_stream_t *)&c->down, buf->base + off, (size_t)n, NULL, 0,
+				   on_down_write, c, &c->last_wreq)) {
 			sp_log(SP_LOG_DEBUG, "conn %p: relaying the response failed", (void *)c);
 			conn_close(c);
 			return;
@@ -996,9 +987,9 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			conn_timer(c, T_NONE);
 			if (off < (size_t)nread) {
 				c->bytes_out += (size_t)nread - off;
-				if (stream_send((uv_stream_t *)&c->down, buf->base + off,
-						(size_t)nread - off, NULL, 0, on_down_write, c,
-						&c->last_wreq)) {
+				if (sp_stream_send((uv_stream_t *)&c->down, buf->base + off,
+						   (size_t)nread - off, NULL, 0, on_down_write, c,
+						   &c->last_wreq)) {
 					conn_close(c);
 					return;
 				}

@@ -278,6 +278,18 @@ struct sp_gen *sp_server_gen(struct sp_server *srv);
 			      memory_order_relaxed)
 
 /* conn.c */
+/* A write queued by sp_stream_send(): what the socket did not take at once. */
+struct sp_wreq {
+	uv_write_t req;
+	size_t len;
+	unsigned responses; /* http: responses whose last byte is in this write */
+	char data[];
+};
+/* Write a then b to s: try the socket directly, queue (a copy of) what is
+ * left (*queued, if given, is set to that write; untouched when everything
+ * went out at once; cb gets it, req.data = data). 0 or a negative UV error. */
+int sp_stream_send(uv_stream_t *s, const char *a, size_t alen, const char *b, size_t blen,
+		   uv_write_cb cb, void *data, struct sp_wreq **queued);
 void sp_on_connection(uv_stream_t *server, int status);
 /* Where a connection accepted on ld goes: its original destination
  * (SO_ORIGINAL_DST) or the listener's fixed upstream. 0 or -errno. */

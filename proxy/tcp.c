@@ -78,12 +78,6 @@ struct sp_tcp {
 	char source[128];
 };
 
-struct tcp_wreq {
-	uv_write_t req;
-	size_t len;
-	char data[];
-};
-
 static void tcp_close(struct sp_tcp *t, bool reset);
 
 /* ---- verdict ---- */
@@ -301,7 +295,7 @@ static void side_read_start(struct tcp_side *s);
 
 static void on_side_write(uv_write_t *req, int status)
 {
-	struct tcp_wreq *wr = container_of(req, struct tcp_wreq, req);
+	struct sp_wreq *wr = container_of(req, struct sp_wreq, req);
 	struct tcp_side *to = req->data, *from = to->peer;
 	struct sp_tcp *t = to->t;
 	size_t len = wr->len;
@@ -326,43 +320,25 @@ static void on_side_write(uv_write_t *req, int status)
 	}
 }
 
-/* Write what was read from to->peer: straight to the socket when nothing is
- * queued, a copy of the rest queued. 0 or a negative UV error. */
+/* Write what was read from to->peer (sp_stream_send: straight to the socket
+ * when nothing is queued, a copy of the rest queued); what went out at once
+ * counts as forwarded now, the rest in on_side_write. 0 or a negative UV
+ * error. */
 static int side_write(struct tcp_side *to, const char *p, size_t n)
 {
 	struct tcp_side *from = to->peer;
-	struct tcp_wreq *wr;
-	uv_buf_t b;
-	int err;
+	struct sp_wreq *wr = NULL;
+	int err = sp_stream_send((uv_stream_t *)&to->tcp, p, n, NULL, 0, on_side_write, to, &wr);
 
-	if (to->writes == 0) {
-		b = uv_buf_init((char *)p, (unsigned)n);
-		err = uv_try_write((uv_stream_t *)&to->tcp, &b, 1);
-		if (err == (int)n) {
-			from->fwd += n;
-			side_report(from);
-			return 0;
-		}
-		if (err < 0 && err != UV_EAGAIN && err != UV_ENOSYS)
-			return err;
-		if (err > 0) {
-			from->fwd += (size_t)err;
-			p += err;
-			n -= (size_t)err;
-		}
-	}
-	wr = malloc(sizeof(*wr) + n);
-	if (!wr)
-		return UV_ENOMEM;
-	wr->len = n;
-	memcpy(wr->data, p, n);
-	wr->req.data = to;
-	b = uv_buf_init(wr->data, (unsigned)n);
-	err = uv_write(&wr->req, (uv_stream_t *)&to->tcp, &b, 1, on_side_write);
-	if (err) {
-		free(wr);
+	if (err)
 		return err;
+	if (!wr) {
+		from->fwd += n;
+		if (to->writes == 0) /* else on_side_write reports */
+			side_report(from);
+		return 0;
 	}
+	from->fwd += n - wr->len;
 	to->writes++;
 	return 0;
 }
