@@ -64,14 +64,10 @@ static void set_nodelay(int fd)
 
 static uint64_t tcp_bytes_sent(int fd)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
+	uint64_t n = 0;
 
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-	    len >= offsetof(struct tcp_info, tcpi_bytes_sent) + sizeof(ti.tcpi_bytes_sent))
-		return ti.tcpi_bytes_sent;
-	return 0;
+	wl_tcp_bytes(fd, &n);
+	return n;
 }
 
 /* CPU time of every thread of pid and of its child processes, in us, from

@@ -276,17 +276,26 @@ int wl_send_ready(int ready_fd, uint16_t port, struct side *s)
 	return 0;
 }
 
-void wl_read_tcp_info(int fd, struct side *s)
+int wl_tcp_bytes(int fd, uint64_t *out)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
 	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-	    len >= offsetof(struct tcp_info, tcpi_bytes_sent) + sizeof(ti.tcpi_bytes_sent)) {
-		s->tcp_bytes = ti.tcpi_bytes_sent;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_sent) + sizeof(ti.tcpi_bytes_sent))
+		return -EOPNOTSUPP;
+	/* sent, plus still queued for TCP: a sender that just wrote its last
+	 * byte may have much of it in the send queue (redirected bytes never
+	 * enter it) */
+	*out = ti.tcpi_bytes_sent + ti.tcpi_notsent_bytes;
+	return 0;
+}
+
+void wl_read_tcp_info(int fd, struct side *s)
+{
+	if (wl_tcp_bytes(fd, &s->tcp_bytes) == 0)
 		s->tcp_info_ok = 1;
-	}
 }
 
 static int rr_server(const struct bench_cell_spec *spec, struct bench_shared *sh, int fd)

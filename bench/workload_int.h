@@ -26,7 +26,7 @@ struct side {
 	uint64_t win_bytes; /* stream receiver: bytes read inside the window */
 	double win_secs;    /* stream receiver: first to last counted read */
 	uint64_t app_bytes; /* bytes this side sent in total */
-	uint64_t tcp_bytes; /* tcpi_bytes_sent of its socket */
+	uint64_t tcp_bytes; /* its socket's bytes through TCP (wl_tcp_bytes) */
 	int tcp_info_ok;
 	uint64_t recv_bytes; /* bytes this side received in total */
 	/* http/connect */
@@ -71,6 +71,9 @@ int wl_bind_server(const struct bench_cell_spec *spec, pid_t parent, int port, i
 		   struct side *s, uint16_t *ready_port);
 /* Tell the parent the server listens (struct ready_msg); -1 with s failed. */
 int wl_send_ready(int ready_fd, uint16_t port, struct side *s);
+/* Bytes of fd that went, or are queued to go, through TCP (TCP_INFO:
+ * bytes_sent + notsent_bytes). 0 or -EOPNOTSUPP. */
+int wl_tcp_bytes(int fd, uint64_t *out);
 void wl_read_tcp_info(int fd, struct side *s);
 int wl_pidfd_open_(pid_t pid);
 void wl_kill_and_reap(pid_t *pids, int n);
