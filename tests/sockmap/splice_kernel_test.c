@@ -506,6 +506,38 @@ static void t_chain(void)
 	printf("  a relay socket receiving spliced data: no switch past it: ok\n");
 }
 
+/* The relay's pair ends: when the first of X and Y closes (here Y, at
+ * TCP_CLOSE once B closed too), sockops deletes both splice entries, and a
+ * switched sender sends to its relay socket again instead of into B. */
+static void t_unlink_on_close(void)
+{
+	struct quad q;
+	uint64_t c_off = 0, b_in = 0, x_in;
+	int end, u;
+
+	quad_open(&q);
+	quad_link(&q);
+	seq_send(q.c, &c_off, 10); /* 0 redirected == 0 forwarded: switches */
+	CHECK(!readable(q.x, 0), "not switched");
+	seq_expect(q.b, &b_in, 10);
+	CHECK(info(q.x).bytes == 10, "spliced bytes before the close");
+	close(q.y);
+	q.y = -1;
+	CHECK(readable(q.b, TIMEOUT_MS) && recv(q.b, &u, 1, 0) == 0, "B: no EOF");
+	close(q.b);
+	q.b = -1;
+	/* Y reaches TCP_CLOSE when B's FIN arrives: wait for the entries to go */
+	for (end = 0; info(q.x).bytes != 0 && end < TIMEOUT_MS; end += 5)
+		poll(NULL, 0, 5);
+	CHECK(info(q.x).bytes == 0, "splice entry of X still there after Y closed");
+	x_in = c_off;
+	seq_send(q.c, &c_off, 10);
+	CHECK(readable(q.x, 0), "after the pair ended: C's bytes not at X");
+	seq_expect(q.x, &x_in, 10);
+	quad_close(&q);
+	printf("  the pair ends with its first socket: senders back to the relay: ok\n");
+}
+
 /* Both directions pipelined with the relay forwarding and reporting as it
  * goes: the switch happens wherever the relay catches up; B and C must read
  * their exact sequences, then EOF through the relay. */
@@ -630,6 +662,8 @@ int main(void)
 
 	printf("splice: link and switch\n");
 	t_link_and_switch();
+	printf("splice: unlink on close\n");
+	t_unlink_on_close();
 	printf("splice: chain of relays\n");
 	t_chain();
 	printf("splice: pipelined both ways\n");
